@@ -1,0 +1,64 @@
+#ifndef ACCESSDELEGATION_SERVER_SERVER_H_
+#define ACCESSDELEGATION_SERVER_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace accessdelegation::server {
+
+// Config holds every setting of a server instance. The binary fills it from flags.
+struct Config {
+  // Address to listen on, "host:port"; port 0 picks a free port (see Server::port()).
+  std::string listen_address = "127.0.0.1:50051";
+  // libpq connection string or URL of the PostgreSQL database.
+  std::string database_url;
+  // Number of database connections in the pool.
+  int database_pool_size = 8;
+  // Directory that receives delivered emails as RFC 5322 .eml files.
+  std::string mail_dir = "var/mail";
+  // Base URL of the patient portal; invitation links are <base>/invitations/accept?token=...
+  std::string portal_base_url = "http://localhost:8080";
+  // How long an invitation link works.
+  absl::Duration invitation_ttl = absl::Hours(24 * 7);
+  // How long a session lasts after sign-in.
+  absl::Duration session_ttl = absl::Hours(12);
+  // File of service tokens: one "<name> <sha256-hex-of-token>" per line, '#' comments.
+  std::string service_token_file;
+  // File holding the 32-byte key that seals invitation tokens queued in the outbox;
+  // created with mode 0600 if missing.
+  std::string secret_key_file = "var/secret.key";
+  // Region for phone numbers given without a country code, as ISO 3166-1 alpha-2.
+  std::string default_phone_region = "US";
+  // How often the outbox deliverer looks for new emails.
+  absl::Duration outbox_poll_interval = absl::Milliseconds(200);
+  // Whether to apply missing schema migrations at start-up.
+  bool apply_migrations = true;
+};
+
+// Server is a running AccessDelegation gRPC server with its background email deliverer.
+class Server {
+ public:
+  // Applies migrations (when configured), connects to the database, and starts serving.
+  // Returns INVALID_ARGUMENT for a bad setting, UNAVAILABLE when the database or the
+  // listen address cannot be used.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(const Config& config);
+
+  virtual ~Server() = default;
+
+  // The port the server listens on.
+  virtual int port() const = 0;
+
+  // Stops accepting calls, lets in-flight calls finish within `grace`, stops the email
+  // deliverer. Idempotent.
+  virtual void Shutdown(absl::Duration grace) = 0;
+
+  // Blocks until Shutdown has completed.
+  virtual void Wait() = 0;
+};
+
+}  // namespace accessdelegation::server
+
+#endif  // ACCESSDELEGATION_SERVER_SERVER_H_

@@ -1,0 +1,273 @@
+#ifndef ACCESSDELEGATION_STORAGE_STORE_H_
+#define ACCESSDELEGATION_STORAGE_STORE_H_
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "accessdelegation/v1/resources.pb.h"
+
+namespace accessdelegation::storage {
+
+using v1::AccessLevel;
+using v1::InvitationState;
+
+// AccountRecord is a row of the accounts table.
+struct AccountRecord {
+  std::string id;
+  std::string email;
+  std::string first_name;
+  std::string last_name;
+  std::string phone_e164;
+  absl::Time create_time;
+};
+
+// NewAccount is an account to insert. The email is the one the person typed; the store
+// compares emails by their lower-case form.
+struct NewAccount {
+  std::string email;
+  std::string password_hash;
+  std::string first_name;
+  std::string last_name;
+  std::string phone_e164;
+};
+
+// Credentials are what SignIn needs to check a password.
+struct Credentials {
+  std::string account_id;
+  std::string password_hash;
+};
+
+// InvitationRecord is a row of the invitations table. `state` is the effective state: a
+// PENDING invitation past its expire_time reads as EXPIRED.
+struct InvitationRecord {
+  std::string id;
+  std::string owner_account_id;
+  std::string email;
+  std::string first_name;
+  std::string last_name;
+  AccessLevel access_level = v1::ACCESS_LEVEL_UNSPECIFIED;
+  InvitationState state = v1::INVITATION_STATE_UNSPECIFIED;
+  std::string invitee_account_id;  // Empty until accepted.
+  std::string grant_id;            // Empty until confirmed.
+  absl::Time create_time;
+  absl::Time update_time;
+  absl::Time expire_time;
+};
+
+// NewInvitation is an invitation to insert in state PENDING.
+struct NewInvitation {
+  std::string owner_account_id;
+  std::string email;
+  std::string first_name;
+  std::string last_name;
+  AccessLevel access_level = v1::ACCESS_LEVEL_UNSPECIFIED;
+  std::string token_hash;  // SHA-256 of the invitation token, 32 raw bytes.
+  absl::Time expire_time;
+};
+
+// GrantRecord is a live grant joined with its delegate's account.
+struct GrantRecord {
+  std::string id;
+  std::string owner_account_id;
+  std::string delegate_account_id;
+  std::string delegate_email;
+  std::string delegate_first_name;
+  std::string delegate_last_name;
+  AccessLevel access_level = v1::ACCESS_LEVEL_UNSPECIFIED;
+  std::string invitation_id;
+  absl::Time create_time;
+  absl::Time update_time;
+};
+
+// InvitationLookup is what the portal shows for an invitation link.
+struct InvitationLookup {
+  InvitationRecord invitation;
+  AccountRecord owner;
+  bool account_exists = false;
+};
+
+// Confirmation is the result of confirming an invitation.
+struct Confirmation {
+  InvitationRecord invitation;
+  GrantRecord grant;
+};
+
+// OutboxEmail is an email to deliver after the transaction that queues it commits.
+//
+// The bodies may contain the placeholder kSecretPlaceholder; the deliverer replaces it
+// with the plain text of `sealed_secret` (encrypted by the server, opaque to the store),
+// so that no invitation token is stored in clear text.
+struct OutboxEmail {
+  std::string message_id;  // Globally unique; the deliverer names files by it.
+  std::string recipient;
+  std::string subject;
+  std::string body_text;
+  std::string body_html;
+  std::string sealed_secret;  // Raw bytes; empty when the bodies hold no placeholder.
+};
+
+inline constexpr char kSecretPlaceholder[] = "{{secret}}";
+
+// QueuedEmail is an outbox row waiting for delivery.
+struct QueuedEmail {
+  int64_t id = 0;
+  OutboxEmail email;
+  absl::Time create_time;
+  int attempts = 0;
+};
+
+// EmailContext is what the server needs to compose the email a change sends. `invitee`
+// is set once the invitation has an invitee account.
+struct EmailContext {
+  InvitationRecord invitation;
+  AccountRecord owner;
+  std::optional<AccountRecord> invitee;
+};
+
+// EmailComposer builds the email for a change, inside the change's transaction, so the
+// email is queued if and only if the change commits.
+using EmailComposer = std::function<OutboxEmail(const EmailContext&)>;
+
+// Store is the service's durable state. Each method is one database transaction: it
+// takes full effect or none.
+//
+// Status codes, shared by every method: UNAVAILABLE when the database cannot be reached
+// (the pool reconnects on the next call); ABORTED on a serialization failure or deadlock
+// (safe to retry); INTERNAL for anything else, with a message that contains no
+// parameter values.
+//
+// Thread-safe: methods may be called concurrently from any thread.
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Inserts an account. ALREADY_EXISTS if an account has the same email, ignoring case.
+  virtual absl::StatusOr<AccountRecord> CreateAccount(const NewAccount& account) = 0;
+
+  // Creates the invitee's account for the PENDING, unexpired invitation whose token
+  // hashes to `token_hash`, using the invited email (account.email is ignored), and marks
+  // the token used for sign-up. NOT_FOUND if no such invitation exists or its token was
+  // already used for sign-up; ALREADY_EXISTS if the invited email has an account.
+  virtual absl::StatusOr<AccountRecord> SignUpWithInvitation(const std::string& token_hash,
+                                                             const NewAccount& account,
+                                                             absl::Time now) = 0;
+
+  // Returns the credentials of the account whose lower-case email is `email_normalized`.
+  // NOT_FOUND if there is none.
+  virtual absl::StatusOr<Credentials> FindCredentials(const std::string& email_normalized) = 0;
+
+  // Returns the account with this id. NOT_FOUND if there is none or `account_id` is not
+  // a UUID.
+  virtual absl::StatusOr<AccountRecord> GetAccount(const std::string& account_id) = 0;
+
+  // Stores a session by the SHA-256 of its token.
+  virtual absl::Status CreateSession(const std::string& token_hash,
+                                     const std::string& account_id, absl::Time expire_time) = 0;
+
+  // Returns the account id of the live session whose token hashes to `token_hash`.
+  // NOT_FOUND if there is none, or it has ended or expired by `now`.
+  virtual absl::StatusOr<std::string> FindSession(const std::string& token_hash,
+                                                  absl::Time now) = 0;
+
+  // Ends a session. OK even if it had already ended.
+  virtual absl::Status EndSession(const std::string& token_hash) = 0;
+
+  // Inserts a PENDING invitation and queues the invitation email built by `compose`.
+  // INVALID_ARGUMENT if the email is the owner's own; ALREADY_EXISTS if the owner has a
+  // PENDING or ACCEPTED unexpired invitation for the same email (ignoring case), or the
+  // account with that email holds a live grant on the owner's record.
+  virtual absl::StatusOr<InvitationRecord> CreateInvitation(const NewInvitation& invitation,
+                                                            const EmailComposer& compose) = 0;
+
+  // Describes the PENDING, unexpired invitation whose token hashes to `token_hash`.
+  // NOT_FOUND otherwise.
+  virtual absl::StatusOr<InvitationLookup> LookupInvitation(const std::string& token_hash,
+                                                            absl::Time now) = 0;
+
+  // Moves the invitation whose token hashes to `token_hash` from PENDING to ACCEPTED for
+  // `invitee_account_id`, and queues the owner's confirmation email built by `compose`.
+  // Of concurrent calls, exactly one succeeds.
+  //
+  // NOT_FOUND if no invitation has this token, or it is expired, or it is past PENDING
+  // and this account is not its invitee. FAILED_PRECONDITION if this account already
+  // accepted it. PERMISSION_DENIED if the account's email is not the invited one.
+  // INVALID_ARGUMENT if the account is the owner.
+  virtual absl::StatusOr<InvitationRecord> AcceptInvitation(const std::string& token_hash,
+                                                            const std::string& invitee_account_id,
+                                                            absl::Time now,
+                                                            const EmailComposer& compose) = 0;
+
+  // Moves an ACCEPTED invitation of `owner_account_id` to CONFIRMED, creates the grant,
+  // and queues the delegate's email built by `compose`. NOT_FOUND if the invitation does
+  // not exist or belongs to another owner; FAILED_PRECONDITION if it is not ACCEPTED.
+  // Of a concurrent confirm and deny, exactly one succeeds.
+  virtual absl::StatusOr<Confirmation> ConfirmInvitation(const std::string& owner_account_id,
+                                                         const std::string& invitation_id,
+                                                         const EmailComposer& compose) = 0;
+
+  // Moves an ACCEPTED invitation of `owner_account_id` to DENIED and queues the
+  // invitee's email built by `compose`. Errors as ConfirmInvitation.
+  virtual absl::StatusOr<InvitationRecord> DenyInvitation(const std::string& owner_account_id,
+                                                          const std::string& invitation_id,
+                                                          const EmailComposer& compose) = 0;
+
+  // Lists the owner's invitations, newest first; `state` filters unless UNSPECIFIED.
+  virtual absl::StatusOr<std::vector<InvitationRecord>> ListInvitations(
+      const std::string& owner_account_id, InvitationState state, absl::Time now) = 0;
+
+  // Lists the live grants on the owner's record, oldest first.
+  virtual absl::StatusOr<std::vector<GrantRecord>> ListGrants(
+      const std::string& owner_account_id) = 0;
+
+  // Changes the level of a live grant of `owner_account_id`. NOT_FOUND if the grant does
+  // not exist, is revoked or belongs to another owner.
+  virtual absl::StatusOr<GrantRecord> UpdateGrant(const std::string& owner_account_id,
+                                                  const std::string& grant_id,
+                                                  AccessLevel access_level) = 0;
+
+  // Revokes a live grant of `owner_account_id`. NOT_FOUND as UpdateGrant.
+  virtual absl::Status RevokeGrant(const std::string& owner_account_id,
+                                   const std::string& grant_id) = 0;
+
+  // Returns the live grant of `delegate_account_id` on `owner_account_id`'s record, or
+  // nullopt. Ids that are not UUIDs simply have no grant.
+  virtual absl::StatusOr<std::optional<GrantRecord>> FindGrant(
+      const std::string& owner_account_id, const std::string& delegate_account_id) = 0;
+
+  // Locks and returns up to `limit` undelivered emails, oldest first, skipping rows that
+  // another deliverer holds. The caller delivers them and then reports each with
+  // MarkEmailDelivered or MarkEmailFailed.
+  virtual absl::StatusOr<std::vector<QueuedEmail>> ClaimEmails(int limit) = 0;
+
+  // Records that an email was delivered; it is not claimed again.
+  virtual absl::Status MarkEmailDelivered(int64_t id) = 0;
+
+  // Records a failed delivery attempt with its error text; the email is claimed again
+  // after `retry_after`.
+  virtual absl::Status MarkEmailFailed(int64_t id, const std::string& error,
+                                       absl::Duration retry_after) = 0;
+
+  // Returns OK when the database answers a trivial query.
+  virtual absl::Status Ping() = 0;
+};
+
+// Applies every migration in storage/migrations that the database lacks, in version
+// order, each in its own transaction, under an advisory lock so that servers starting
+// together apply each one once. Returns the versions it applied (empty if none).
+absl::StatusOr<std::vector<int>> ApplyMigrations(const std::string& database_url);
+
+// Opens a Postgres-backed Store with a pool of `pool_size` connections.
+// UNAVAILABLE if the database cannot be reached; FAILED_PRECONDITION if migrations
+// have not been applied.
+absl::StatusOr<std::unique_ptr<Store>> OpenPostgresStore(const std::string& database_url,
+                                                         int pool_size);
+
+}  // namespace accessdelegation::storage
+
+#endif  // ACCESSDELEGATION_STORAGE_STORE_H_
