@@ -1,0 +1,188 @@
+#include "server/accounts_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include "absl/time/clock.h"
+#include "server/rpc_support.h"
+#include "server/secrets.h"
+#include "server/validation.h"
+
+namespace accessdelegation::server {
+namespace {
+
+constexpr char kDeadInvitationMessage[] =
+    "invitation_token is not valid: the link is unknown, already used or expired; ask the "
+    "account holder for a new invitation";
+constexpr char kBadCredentialsMessage[] = "email or password is incorrect";
+
+}  // namespace
+
+AccountsService::AccountsService(storage::Store* store, const Authenticator* authenticator,
+                                 Options options)
+    : store_(store), authenticator_(authenticator), options_(std::move(options)) {
+  absl::StatusOr<std::string> decoy = HashPassword(NewToken());
+  if (decoy.ok()) decoy_password_hash_ = *std::move(decoy);
+}
+
+absl::StatusOr<AccountsService::Profile> AccountsService::CheckProfile(
+    const std::string& password, const std::string& first_name, const std::string& last_name,
+    const std::string& phone_number) const {
+  Profile profile;
+  absl::StatusOr<std::string> first = ValidateName("first_name", first_name);
+  if (!first.ok()) return first.status();
+  profile.first_name = *std::move(first);
+  absl::StatusOr<std::string> last = ValidateName("last_name", last_name);
+  if (!last.ok()) return last.status();
+  profile.last_name = *std::move(last);
+  absl::StatusOr<std::string> phone =
+      ValidatePhoneNumber("phone_number", phone_number, options_.default_phone_region);
+  if (!phone.ok()) return phone.status();
+  profile.phone_e164 = *std::move(phone);
+  if (absl::Status status = ValidateNewPassword("password", password); !status.ok()) {
+    return status;
+  }
+  return profile;
+}
+
+grpc::Status AccountsService::CreateAccount(grpc::ServerContext* context,
+                                            const v1::CreateAccountRequest* request,
+                                            v1::CreateAccountResponse* response) {
+  return CompleteRpc(*context, "CreateAccount", DoCreateAccount(*context, *request, *response));
+}
+
+absl::Status AccountsService::DoCreateAccount(const grpc::ServerContext& context,
+                                              const v1::CreateAccountRequest& request,
+                                              v1::CreateAccountResponse& response) {
+  absl::StatusOr<Caller> caller = authenticator_->RequireService(context);
+  if (!caller.ok()) return caller.status();
+
+  absl::StatusOr<std::string> email = ValidateEmail("email", request.email());
+  if (!email.ok()) return email.status();
+  absl::StatusOr<Profile> profile = CheckProfile(request.password(), request.first_name(),
+                                                 request.last_name(), request.phone_number());
+  if (!profile.ok()) return profile.status();
+  absl::StatusOr<std::string> password_hash = HashPassword(request.password());
+  if (!password_hash.ok()) return password_hash.status();
+
+  storage::NewAccount account{.email = *email,
+                              .password_hash = *std::move(password_hash),
+                              .first_name = profile->first_name,
+                              .last_name = profile->last_name,
+                              .phone_e164 = profile->phone_e164};
+  absl::StatusOr<storage::AccountRecord> created = store_->CreateAccount(account);
+  if (!created.ok()) {
+    return RewordStatus(created.status(), absl::StatusCode::kAlreadyExists,
+                        "email: an account with this email already exists");
+  }
+  spdlog::info("account {} created by service {}", created->id, caller->service_name);
+  ToProto(*created, response.mutable_account());
+  return absl::OkStatus();
+}
+
+grpc::Status AccountsService::SignUp(grpc::ServerContext* context,
+                                     const v1::SignUpRequest* request,
+                                     v1::SignUpResponse* response) {
+  return CompleteRpc(*context, "SignUp", DoSignUp(*request, *response));
+}
+
+absl::Status AccountsService::DoSignUp(const v1::SignUpRequest& request,
+                                       v1::SignUpResponse& response) {
+  if (absl::Status status = ValidateTokenField("invitation_token", request.invitation_token());
+      !status.ok()) {
+    return status;
+  }
+  absl::StatusOr<Profile> profile = CheckProfile(request.password(), request.first_name(),
+                                                 request.last_name(), request.phone_number());
+  if (!profile.ok()) return profile.status();
+
+  // Look the token up before hashing the password, so that guessing tokens costs the
+  // server no hashing work.
+  const std::string token_hash = HashToken(request.invitation_token());
+  absl::StatusOr<storage::InvitationLookup> lookup =
+      store_->LookupInvitation(token_hash, absl::Now());
+  if (!lookup.ok()) {
+    return RewordStatus(lookup.status(), absl::StatusCode::kNotFound, kDeadInvitationMessage);
+  }
+  absl::StatusOr<std::string> password_hash = HashPassword(request.password());
+  if (!password_hash.ok()) return password_hash.status();
+
+  storage::NewAccount account{.password_hash = *std::move(password_hash),
+                              .first_name = profile->first_name,
+                              .last_name = profile->last_name,
+                              .phone_e164 = profile->phone_e164};
+  absl::StatusOr<storage::AccountRecord> created =
+      store_->SignUpWithInvitation(token_hash, account, absl::Now());
+  if (!created.ok()) {
+    absl::Status status =
+        RewordStatus(created.status(), absl::StatusCode::kNotFound, kDeadInvitationMessage);
+    return RewordStatus(status, absl::StatusCode::kAlreadyExists,
+                        "an account with the invited email already exists; sign in and "
+                        "accept the invitation instead");
+  }
+  spdlog::info("account {} signed up through invitation {}", created->id,
+               lookup->invitation.id);
+  ToProto(*created, response.mutable_account());
+  return absl::OkStatus();
+}
+
+grpc::Status AccountsService::SignIn(grpc::ServerContext* context,
+                                     const v1::SignInRequest* request,
+                                     v1::SignInResponse* response) {
+  return CompleteRpc(*context, "SignIn", DoSignIn(*request, *response));
+}
+
+absl::Status AccountsService::DoSignIn(const v1::SignInRequest& request,
+                                       v1::SignInResponse& response) {
+  if (request.email().empty()) return absl::InvalidArgumentError("email is required");
+  if (request.password().empty()) return absl::InvalidArgumentError("password is required");
+  if (request.email().size() > kMaxEmailLength || request.password().size() > kMaxPasswordBytes) {
+    return absl::UnauthenticatedError(kBadCredentialsMessage);
+  }
+
+  absl::StatusOr<storage::Credentials> credentials =
+      store_->FindCredentials(NormalizeEmail(request.email()));
+  if (absl::IsNotFound(credentials.status())) {
+    VerifyPassword(request.password(), decoy_password_hash_);
+    return absl::UnauthenticatedError(kBadCredentialsMessage);
+  }
+  if (!credentials.ok()) return credentials.status();
+  if (!VerifyPassword(request.password(), credentials->password_hash)) {
+    spdlog::info("sign-in failed for account {}: wrong password", credentials->account_id);
+    return absl::UnauthenticatedError(kBadCredentialsMessage);
+  }
+
+  const std::string token = NewToken();
+  const absl::Time expire_time = absl::Now() + options_.session_ttl;
+  if (absl::Status status =
+          store_->CreateSession(HashToken(token), credentials->account_id, expire_time);
+      !status.ok()) {
+    return status;
+  }
+  absl::StatusOr<storage::AccountRecord> account = store_->GetAccount(credentials->account_id);
+  if (!account.ok()) return account.status();
+
+  response.set_session_token(token);
+  ToProto(expire_time, response.mutable_expire_time());
+  ToProto(*account, response.mutable_account());
+  return absl::OkStatus();
+}
+
+grpc::Status AccountsService::SignOut(grpc::ServerContext* context,
+                                      const v1::SignOutRequest* request,
+                                      v1::SignOutResponse* response) {
+  absl::StatusOr<Caller> caller = authenticator_->RequireSession(*context);
+  if (!caller.ok()) return CompleteRpc(*context, "SignOut", caller.status());
+  return CompleteRpc(*context, "SignOut", store_->EndSession(caller->token_hash));
+}
+
+grpc::Status AccountsService::GetAccount(grpc::ServerContext* context,
+                                         const v1::GetAccountRequest* request,
+                                         v1::GetAccountResponse* response) {
+  absl::StatusOr<Caller> caller = authenticator_->RequireSession(*context);
+  if (!caller.ok()) return CompleteRpc(*context, "GetAccount", caller.status());
+  absl::StatusOr<storage::AccountRecord> account = store_->GetAccount(caller->account_id);
+  if (account.ok()) ToProto(*account, response->mutable_account());
+  return CompleteRpc(*context, "GetAccount", account.status());
+}
+
+}  // namespace accessdelegation::server

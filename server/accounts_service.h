@@ -1,0 +1,65 @@
+#ifndef ACCESSDELEGATION_SERVER_ACCOUNTS_SERVICE_H_
+#define ACCESSDELEGATION_SERVER_ACCOUNTS_SERVICE_H_
+
+#include <string>
+
+#include "absl/time/time.h"
+#include "accessdelegation/v1/accounts.grpc.pb.h"
+#include "server/auth.h"
+#include "storage/store.h"
+
+namespace accessdelegation::server {
+
+// AccountsService implements accessdelegation.v1.Accounts. Handlers block on the
+// database and on password hashing, so they use gRPC's synchronous API, whose thread
+// pool keeps them off the transport's threads.
+class AccountsService final : public v1::Accounts::Service {
+ public:
+  struct Options {
+    absl::Duration session_ttl;
+    std::string default_phone_region;
+  };
+
+  // `store` and `authenticator` must outlive the service.
+  AccountsService(storage::Store* store, const Authenticator* authenticator, Options options);
+
+  grpc::Status CreateAccount(grpc::ServerContext* context, const v1::CreateAccountRequest* request,
+                             v1::CreateAccountResponse* response) override;
+  grpc::Status SignUp(grpc::ServerContext* context, const v1::SignUpRequest* request,
+                      v1::SignUpResponse* response) override;
+  grpc::Status SignIn(grpc::ServerContext* context, const v1::SignInRequest* request,
+                      v1::SignInResponse* response) override;
+  grpc::Status SignOut(grpc::ServerContext* context, const v1::SignOutRequest* request,
+                       v1::SignOutResponse* response) override;
+  grpc::Status GetAccount(grpc::ServerContext* context, const v1::GetAccountRequest* request,
+                          v1::GetAccountResponse* response) override;
+
+ private:
+  // The fields shared by CreateAccount and SignUp, checked and normalized.
+  struct Profile {
+    std::string first_name;
+    std::string last_name;
+    std::string phone_e164;
+    std::string password_hash;
+  };
+
+  absl::StatusOr<Profile> CheckProfile(const std::string& password, const std::string& first_name,
+                                       const std::string& last_name,
+                                       const std::string& phone_number) const;
+  absl::Status DoCreateAccount(const grpc::ServerContext& context,
+                               const v1::CreateAccountRequest& request,
+                               v1::CreateAccountResponse& response);
+  absl::Status DoSignUp(const v1::SignUpRequest& request, v1::SignUpResponse& response);
+  absl::Status DoSignIn(const v1::SignInRequest& request, v1::SignInResponse& response);
+
+  storage::Store* const store_;
+  const Authenticator* const authenticator_;
+  const Options options_;
+  // Checked against when the email is unknown, so that a sign-in costs the same time
+  // whether or not the account exists.
+  std::string decoy_password_hash_;
+};
+
+}  // namespace accessdelegation::server
+
+#endif  // ACCESSDELEGATION_SERVER_ACCOUNTS_SERVICE_H_

@@ -1,0 +1,121 @@
+#include "server/auth.h"
+
+#include <fstream>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "server/secrets.h"
+
+namespace accessdelegation::server {
+namespace {
+
+constexpr char kBearerPrefix[] = "bearer ";
+constexpr size_t kMaxTokenLength = 512;
+
+absl::Status Unauthenticated() {
+  return absl::UnauthenticatedError(
+      "missing or invalid credentials; send metadata \"authorization: Bearer <token>\" "
+      "with a live session or service token");
+}
+
+bool IsHexDigest(absl::string_view text) {
+  if (text.size() != 64) return false;
+  for (char c : text) {
+    if (!absl::ascii_isxdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+std::string HexToBytes(absl::string_view hex) {
+  std::string bytes;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+    bytes.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
+  }
+  return bytes;
+}
+
+}  // namespace
+
+absl::StatusOr<ServiceTokens> ServiceTokens::LoadFile(const std::string& path) {
+  ServiceTokens tokens;
+  if (path.empty()) return tokens;
+
+  std::ifstream file(path);
+  if (!file) {
+    return absl::UnavailableError(
+        absl::StrFormat("cannot read service token file %s; check the path and permissions",
+                        path));
+  }
+  std::string line;
+  for (int line_number = 1; std::getline(file, line); ++line_number) {
+    const absl::string_view content = absl::StripAsciiWhitespace(line);
+    if (content.empty() || content.front() == '#') continue;
+    const std::vector<absl::string_view> fields =
+        absl::StrSplit(content, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    if (fields.size() != 2 || !IsHexDigest(fields[1])) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "service token file %s line %d: expected \"<name> <sha256-hex-of-token>\"", path,
+          line_number));
+    }
+    tokens.names_by_hash_[HexToBytes(absl::AsciiStrToLower(fields[1]))] = std::string(fields[0]);
+  }
+  return tokens;
+}
+
+const std::string* ServiceTokens::FindByHash(const std::string& token_hash) const {
+  auto it = names_by_hash_.find(token_hash);
+  return it == names_by_hash_.end() ? nullptr : &it->second;
+}
+
+absl::StatusOr<Caller> Authenticator::Authenticate(const grpc::ServerContext& context) const {
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find("authorization");
+  if (it == metadata.end()) return Unauthenticated();
+  const absl::string_view header(it->second.data(), it->second.size());
+  if (header.size() <= sizeof(kBearerPrefix) - 1 ||
+      !absl::StartsWithIgnoreCase(header, kBearerPrefix)) {
+    return Unauthenticated();
+  }
+  const std::string token(absl::StripAsciiWhitespace(header.substr(sizeof(kBearerPrefix) - 1)));
+  if (token.empty() || token.size() > kMaxTokenLength) return Unauthenticated();
+
+  Caller caller;
+  caller.token_hash = HashToken(token);
+  if (const std::string* name = service_tokens_.FindByHash(caller.token_hash)) {
+    caller.kind = Caller::Kind::kService;
+    caller.service_name = *name;
+    return caller;
+  }
+  absl::StatusOr<std::string> account_id = store_->FindSession(caller.token_hash, absl::Now());
+  if (absl::IsNotFound(account_id.status())) return Unauthenticated();
+  if (!account_id.ok()) return account_id.status();
+  caller.kind = Caller::Kind::kSession;
+  caller.account_id = *std::move(account_id);
+  return caller;
+}
+
+absl::StatusOr<Caller> Authenticator::RequireSession(const grpc::ServerContext& context) const {
+  absl::StatusOr<Caller> caller = Authenticate(context);
+  if (caller.ok() && caller->kind != Caller::Kind::kSession) {
+    return absl::PermissionDeniedError(
+        "this method acts for a signed-in person; call it with a session token from SignIn, "
+        "not a service token");
+  }
+  return caller;
+}
+
+absl::StatusOr<Caller> Authenticator::RequireService(const grpc::ServerContext& context) const {
+  absl::StatusOr<Caller> caller = Authenticate(context);
+  if (caller.ok() && caller->kind != Caller::Kind::kService) {
+    return absl::PermissionDeniedError(
+        "this method is for hospital back ends; call it with a service token, not a "
+        "session token");
+  }
+  return caller;
+}
+
+}  // namespace accessdelegation::server

@@ -1,0 +1,67 @@
+#ifndef ACCESSDELEGATION_SERVER_AUTH_H_
+#define ACCESSDELEGATION_SERVER_AUTH_H_
+
+#include <string>
+
+#include <grpcpp/server_context.h>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "storage/store.h"
+
+namespace accessdelegation::server {
+
+// ServiceTokens are the bearer tokens that hospital back ends present, known only by
+// their SHA-256 digests.
+class ServiceTokens {
+ public:
+  // Reads a file of lines "<name> <sha256-hex-of-token>"; blank lines and lines starting
+  // with '#' are skipped. An empty path yields no tokens. INVALID_ARGUMENT names the bad
+  // line; UNAVAILABLE if the file cannot be read.
+  static absl::StatusOr<ServiceTokens> LoadFile(const std::string& path);
+
+  // Returns the name of the service whose token hashes to `token_hash`, or nullptr.
+  const std::string* FindByHash(const std::string& token_hash) const;
+
+  size_t size() const { return names_by_hash_.size(); }
+
+ private:
+  absl::flat_hash_map<std::string, std::string> names_by_hash_;
+};
+
+// Caller is who sent a request, as established from its bearer token.
+struct Caller {
+  enum class Kind { kSession, kService };
+
+  Kind kind = Kind::kSession;
+  std::string account_id;    // For a session.
+  std::string service_name;  // For a service.
+  std::string token_hash;    // SHA-256 of the bearer token.
+};
+
+// Authenticator turns a request's `authorization: Bearer <token>` metadata into a
+// Caller. Thread-safe.
+class Authenticator {
+ public:
+  Authenticator(storage::Store* store, ServiceTokens service_tokens)
+      : store_(store), service_tokens_(std::move(service_tokens)) {}
+
+  // Returns the signed-in account. UNAUTHENTICATED without a valid token;
+  // PERMISSION_DENIED for a service token.
+  absl::StatusOr<Caller> RequireSession(const grpc::ServerContext& context) const;
+
+  // Returns the calling service. UNAUTHENTICATED without a valid token;
+  // PERMISSION_DENIED for a session token.
+  absl::StatusOr<Caller> RequireService(const grpc::ServerContext& context) const;
+
+ private:
+  absl::StatusOr<Caller> Authenticate(const grpc::ServerContext& context) const;
+
+  storage::Store* store_;
+  ServiceTokens service_tokens_;
+};
+
+}  // namespace accessdelegation::server
+
+#endif  // ACCESSDELEGATION_SERVER_AUTH_H_

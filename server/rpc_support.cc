@@ -1,0 +1,100 @@
+#include "server/rpc_support.h"
+
+#include <spdlog/spdlog.h>
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+
+namespace accessdelegation::server {
+namespace {
+
+std::string RequestId(const grpc::ServerContext& context) {
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find("x-request-id");
+  if (it == metadata.end()) return "-";
+  // Cap what a caller can put into a log line.
+  return std::string(it->second.data(), std::min<size_t>(it->second.size(), 64));
+}
+
+bool IsServerFault(absl::StatusCode code) {
+  return code == absl::StatusCode::kInternal || code == absl::StatusCode::kUnavailable ||
+         code == absl::StatusCode::kUnknown || code == absl::StatusCode::kDataLoss;
+}
+
+}  // namespace
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+grpc::Status CompleteRpc(const grpc::ServerContext& context, absl::string_view method,
+                         const absl::Status& status) {
+  if (IsServerFault(status.code())) {
+    spdlog::error("rpc {} failed: code={} peer={} request_id={}: {}", std::string(method),
+                  absl::StatusCodeToString(status.code()), context.peer(), RequestId(context),
+                  std::string(status.message()));
+  } else if (spdlog::should_log(spdlog::level::debug)) {
+    spdlog::debug("rpc {} finished: code={} peer={} request_id={}", std::string(method),
+                  absl::StatusCodeToString(status.code()), context.peer(), RequestId(context));
+  }
+  return ToGrpcStatus(status);
+}
+
+absl::Status RewordStatus(const absl::Status& status, absl::StatusCode code,
+                          absl::string_view message) {
+  if (status.code() != code) return status;
+  return absl::Status(code, message);
+}
+
+void ToProto(absl::Time time, google::protobuf::Timestamp* timestamp) {
+  const int64_t micros = absl::ToUnixMicros(time);
+  int64_t seconds = micros / 1000000;
+  int64_t remainder = micros % 1000000;
+  if (remainder < 0) {
+    remainder += 1000000;
+    --seconds;
+  }
+  timestamp->set_seconds(seconds);
+  timestamp->set_nanos(static_cast<int32_t>(remainder * 1000));
+}
+
+void ToProto(const storage::AccountRecord& record, v1::Account* account) {
+  account->set_account_id(record.id);
+  account->set_email(record.email);
+  account->set_first_name(record.first_name);
+  account->set_last_name(record.last_name);
+  account->set_phone_number(record.phone_e164);
+  ToProto(record.create_time, account->mutable_create_time());
+}
+
+void ToProto(const storage::InvitationRecord& record, v1::Invitation* invitation) {
+  invitation->set_invitation_id(record.id);
+  invitation->set_owner_account_id(record.owner_account_id);
+  invitation->set_email(record.email);
+  invitation->set_first_name(record.first_name);
+  invitation->set_last_name(record.last_name);
+  invitation->set_access_level(record.access_level);
+  invitation->set_state(record.state);
+  invitation->set_invitee_account_id(record.invitee_account_id);
+  invitation->set_grant_id(record.grant_id);
+  ToProto(record.create_time, invitation->mutable_create_time());
+  ToProto(record.update_time, invitation->mutable_update_time());
+  ToProto(record.expire_time, invitation->mutable_expire_time());
+}
+
+void ToProto(const storage::GrantRecord& record, v1::Grant* grant) {
+  grant->set_grant_id(record.id);
+  grant->set_owner_account_id(record.owner_account_id);
+  grant->set_delegate_account_id(record.delegate_account_id);
+  grant->set_delegate_email(record.delegate_email);
+  grant->set_delegate_first_name(record.delegate_first_name);
+  grant->set_delegate_last_name(record.delegate_last_name);
+  grant->set_access_level(record.access_level);
+  grant->set_invitation_id(record.invitation_id);
+  ToProto(record.create_time, grant->mutable_create_time());
+  ToProto(record.update_time, grant->mutable_update_time());
+}
+
+}  // namespace accessdelegation::server

@@ -1,0 +1,40 @@
+#ifndef ACCESSDELEGATION_SERVER_RPC_SUPPORT_H_
+#define ACCESSDELEGATION_SERVER_RPC_SUPPORT_H_
+
+#include "absl/strings/string_view.h"
+
+#include <grpcpp/server_context.h>
+#include <grpcpp/support/status.h>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "accessdelegation/v1/resources.pb.h"
+#include "google/protobuf/timestamp.pb.h"
+#include "storage/store.h"
+
+namespace accessdelegation::server {
+
+// Returns `status` as a grpc::Status: the code numbers of the two libraries match, and
+// the message is copied.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// Logs the outcome of a call and returns it as a grpc::Status. Failures that point at
+// the server (INTERNAL, UNAVAILABLE, UNKNOWN, DATA_LOSS) are logged as errors with the
+// method, the peer and the request id from "x-request-id" metadata; other outcomes at
+// debug level. No request field is logged.
+grpc::Status CompleteRpc(const grpc::ServerContext& context, absl::string_view method,
+                         const absl::Status& status);
+
+// Returns `status` with its message replaced when its code is `code`; other statuses
+// pass through unchanged. Turns the store's codes into messages for API callers.
+absl::Status RewordStatus(const absl::Status& status, absl::StatusCode code,
+                          absl::string_view message);
+
+void ToProto(absl::Time time, google::protobuf::Timestamp* timestamp);
+void ToProto(const storage::AccountRecord& record, v1::Account* account);
+void ToProto(const storage::InvitationRecord& record, v1::Invitation* invitation);
+void ToProto(const storage::GrantRecord& record, v1::Grant* grant);
+
+}  // namespace accessdelegation::server
+
+#endif  // ACCESSDELEGATION_SERVER_RPC_SUPPORT_H_

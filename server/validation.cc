@@ -1,0 +1,228 @@
+#include "server/validation.h"
+
+#include <phonenumbers/phonenumberutil.h>
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace accessdelegation::server {
+namespace {
+
+using ::i18n::phonenumbers::PhoneNumber;
+using ::i18n::phonenumbers::PhoneNumberUtil;
+
+// Decodes UTF-8 into code points; nullopt when the bytes are not valid UTF-8.
+std::optional<std::vector<uint32_t>> DecodeUtf8(absl::string_view text) {
+  std::vector<uint32_t> code_points;
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto lead = static_cast<unsigned char>(text[i]);
+    int length = 0;
+    uint32_t code_point = 0;
+    if (lead < 0x80) {
+      length = 1;
+      code_point = lead;
+    } else if ((lead & 0xE0) == 0xC0) {
+      length = 2;
+      code_point = lead & 0x1F;
+    } else if ((lead & 0xF0) == 0xE0) {
+      length = 3;
+      code_point = lead & 0x0F;
+    } else if ((lead & 0xF8) == 0xF0) {
+      length = 4;
+      code_point = lead & 0x07;
+    } else {
+      return std::nullopt;
+    }
+    if (i + length > text.size()) return std::nullopt;
+    for (int k = 1; k < length; ++k) {
+      const auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xC0) != 0x80) return std::nullopt;
+      code_point = (code_point << 6) | (next & 0x3F);
+    }
+    static constexpr uint32_t kMinForLength[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (code_point < kMinForLength[length] || code_point > 0x10FFFF ||
+        (code_point >= 0xD800 && code_point <= 0xDFFF)) {
+      return std::nullopt;
+    }
+    code_points.push_back(code_point);
+    i += length;
+  }
+  return code_points;
+}
+
+// Control characters, and characters that render as nothing or reorder text, which
+// could make one name look like another.
+bool IsForbiddenInName(uint32_t c) {
+  return c < 0x20 || (c >= 0x7F && c <= 0x9F) || c == 0xAD || (c >= 0x200B && c <= 0x200F) ||
+         (c >= 0x2028 && c <= 0x202E) || (c >= 0x2060 && c <= 0x206F) || c == 0xFEFF ||
+         (c >= 0xFFF9 && c <= 0xFFFB);
+}
+
+absl::Status Invalid(absl::string_view field, absl::string_view problem) {
+  return absl::InvalidArgumentError(absl::StrCat(field, " ", problem));
+}
+
+bool IsAtext(char c) {
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+         absl::string_view("!#$%&'*+/=?^_`{|}~-").find(c) != absl::string_view::npos;
+}
+
+bool IsValidLocalPart(absl::string_view local) {
+  if (local.empty() || local.size() > 64) return false;
+  if (local.front() == '.' || local.back() == '.') return false;
+  for (size_t i = 0; i < local.size(); ++i) {
+    if (local[i] == '.') {
+      if (local[i + 1] == '.') return false;
+    } else if (!IsAtext(local[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool IsValidDomain(absl::string_view domain) {
+  const std::vector<absl::string_view> labels = absl::StrSplit(domain, '.');
+  if (labels.size() < 2) return false;
+  for (absl::string_view label : labels) {
+    if (label.empty() || label.size() > 63) return false;
+    if (label.front() == '-' || label.back() == '-') return false;
+    for (char c : label) {
+      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-') return false;
+    }
+  }
+  for (char c : labels.back()) {
+    if (!absl::ascii_isalpha(static_cast<unsigned char>(c))) return false;
+  }
+  return labels.back().size() >= 2;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ValidateName(absl::string_view field, absl::string_view value) {
+  const absl::string_view trimmed = absl::StripAsciiWhitespace(value);
+  if (trimmed.empty()) return Invalid(field, "is required; send the person's name");
+  const std::optional<std::vector<uint32_t>> code_points = DecodeUtf8(trimmed);
+  if (!code_points) return Invalid(field, "is not valid UTF-8");
+  if (code_points->size() > kMaxNameCharacters) {
+    return Invalid(field, absl::StrCat("is longer than ", kMaxNameCharacters, " characters"));
+  }
+  for (uint32_t c : *code_points) {
+    if (IsForbiddenInName(c)) {
+      return Invalid(field, "contains a control or invisible character; send printable text");
+    }
+  }
+  return std::string(trimmed);
+}
+
+absl::StatusOr<std::string> ValidateEmail(absl::string_view field, absl::string_view value) {
+  const absl::string_view trimmed = absl::StripAsciiWhitespace(value);
+  if (trimmed.empty()) return Invalid(field, "is required; send an address like name@example.org");
+  if (trimmed.size() > kMaxEmailLength) {
+    return Invalid(field, absl::StrCat("is longer than ", kMaxEmailLength, " characters"));
+  }
+  for (char c : trimmed) {
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      return Invalid(field, "must contain only ASCII characters, like name@example.org");
+    }
+  }
+  const size_t at = trimmed.rfind('@');
+  if (at == absl::string_view::npos || !IsValidLocalPart(trimmed.substr(0, at)) ||
+      !IsValidDomain(trimmed.substr(at + 1))) {
+    return Invalid(field, "is not a valid email address; send an address like name@example.org");
+  }
+  return std::string(trimmed);
+}
+
+std::string NormalizeEmail(absl::string_view email) { return absl::AsciiStrToLower(email); }
+
+absl::StatusOr<std::string> ValidatePhoneNumber(absl::string_view field, absl::string_view value,
+                                                const std::string& default_region) {
+  const absl::string_view trimmed = absl::StripAsciiWhitespace(value);
+  if (trimmed.empty()) {
+    return Invalid(field, "is required; send a number in E.164 form like +14155550123");
+  }
+  if (trimmed.size() > 64) return Invalid(field, "is longer than 64 characters");
+
+  const PhoneNumberUtil& util = *PhoneNumberUtil::GetInstance();
+  PhoneNumber number;
+  if (util.Parse(std::string(trimmed), default_region, &number) != PhoneNumberUtil::NO_PARSING_ERROR ||
+      !util.IsValidNumber(number)) {
+    return Invalid(field,
+                   "is not a valid phone number; send it in E.164 form like +14155550123");
+  }
+  std::string e164;
+  util.Format(number, PhoneNumberUtil::E164, &e164);
+  return e164;
+}
+
+absl::Status ValidateNewPassword(absl::string_view field, absl::string_view value) {
+  if (value.size() > kMaxPasswordBytes) {
+    return Invalid(field, absl::StrCat("is longer than ", kMaxPasswordBytes, " bytes"));
+  }
+  const std::optional<std::vector<uint32_t>> code_points = DecodeUtf8(value);
+  if (!code_points) return Invalid(field, "is not valid UTF-8");
+  if (code_points->size() < kMinPasswordCharacters) {
+    return Invalid(field, absl::StrCat("is too short; use at least ", kMinPasswordCharacters,
+                                       " characters"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateAccessLevel(absl::string_view field, v1::AccessLevel value) {
+  if (value == v1::ACCESS_LEVEL_UNSPECIFIED) {
+    return Invalid(field, "is required; send ACCESS_LEVEL_FULL or ACCESS_LEVEL_APPOINTMENTS_ONLY");
+  }
+  if (!v1::AccessLevel_IsValid(value)) {
+    return Invalid(field, absl::StrCat("has unknown value ", static_cast<int>(value),
+                                       "; send ACCESS_LEVEL_FULL or "
+                                       "ACCESS_LEVEL_APPOINTMENTS_ONLY"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidatePermission(absl::string_view field, v1::Permission value) {
+  if (value == v1::PERMISSION_UNSPECIFIED) {
+    return Invalid(field, "is required; send one of the Permission values");
+  }
+  if (!v1::Permission_IsValid(value)) {
+    return Invalid(field, absl::StrCat("has unknown value ", static_cast<int>(value),
+                                       "; send one of the Permission values"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateStateFilter(absl::string_view field, v1::InvitationState value) {
+  if (!v1::InvitationState_IsValid(value)) {
+    return Invalid(field, absl::StrCat("has unknown value ", static_cast<int>(value),
+                                       "; send an InvitationState or leave it unset"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateUuid(absl::string_view field, absl::string_view value) {
+  if (value.empty()) return Invalid(field, "is required");
+  bool valid = value.size() == 36;
+  for (size_t i = 0; valid && i < value.size(); ++i) {
+    const bool dash_position = i == 8 || i == 13 || i == 18 || i == 23;
+    valid = dash_position ? value[i] == '-'
+                          : absl::ascii_isxdigit(static_cast<unsigned char>(value[i]));
+  }
+  if (!valid) {
+    return Invalid(field, "must be a UUID like 123e4567-e89b-42d3-a456-426614174000");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateTokenField(absl::string_view field, absl::string_view value) {
+  if (value.empty()) return Invalid(field, "is required; send the token from the link");
+  if (value.size() > 512) return Invalid(field, "is longer than 512 characters");
+  return absl::OkStatus();
+}
+
+}  // namespace accessdelegation::server

@@ -1,0 +1,58 @@
+#ifndef ACCESSDELEGATION_SERVER_VALIDATION_H_
+#define ACCESSDELEGATION_SERVER_VALIDATION_H_
+
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "accessdelegation/v1/resources.pb.h"
+
+namespace accessdelegation::server {
+
+// Each function checks one request field. On failure it returns INVALID_ARGUMENT with a
+// message that starts with the field name and says what a valid value looks like.
+
+inline constexpr size_t kMaxNameCharacters = 100;
+inline constexpr size_t kMaxEmailLength = 254;
+inline constexpr size_t kMinPasswordCharacters = 12;
+inline constexpr size_t kMaxPasswordBytes = 512;
+
+// Returns the name with surrounding spaces removed. A name is valid UTF-8 of 1 to
+// kMaxNameCharacters characters with no control, format or line-separator characters.
+absl::StatusOr<std::string> ValidateName(absl::string_view field, absl::string_view value);
+
+// Returns the email with surrounding spaces removed. An email is a plain ASCII address,
+// local@domain, of at most kMaxEmailLength characters, whose domain has a dot.
+absl::StatusOr<std::string> ValidateEmail(absl::string_view field, absl::string_view value);
+
+// Returns the form under which emails compare: ASCII lower case.
+std::string NormalizeEmail(absl::string_view email);
+
+// Returns the phone number in E.164 form. Numbers without a country code are read as
+// numbers of `default_region` (ISO 3166-1 alpha-2).
+absl::StatusOr<std::string> ValidatePhoneNumber(absl::string_view field, absl::string_view value,
+                                                const std::string& default_region);
+
+// Checks a new password: kMinPasswordCharacters characters or more, at most
+// kMaxPasswordBytes bytes, valid UTF-8.
+absl::Status ValidateNewPassword(absl::string_view field, absl::string_view value);
+
+// Checks that `value` is a set, known access level.
+absl::Status ValidateAccessLevel(absl::string_view field, v1::AccessLevel value);
+
+// Checks that `value` is a set, known permission.
+absl::Status ValidatePermission(absl::string_view field, v1::Permission value);
+
+// Checks that `value` is a known invitation state; UNSPECIFIED is allowed.
+absl::Status ValidateStateFilter(absl::string_view field, v1::InvitationState value);
+
+// Checks that `value` is a UUID in canonical text form (any letter case).
+absl::Status ValidateUuid(absl::string_view field, absl::string_view value);
+
+// Checks that a token field is set and not absurdly long.
+absl::Status ValidateTokenField(absl::string_view field, absl::string_view value);
+
+}  // namespace accessdelegation::server
+
+#endif  // ACCESSDELEGATION_SERVER_VALIDATION_H_
