@@ -1,8 +1,12 @@
 # shellcheck shell=bash
-# Shared helpers for the scripts in tools/dev. Source it; do not run it.
+# shellcheck disable=SC2034  # The variables below are used by the scripts that source this file.
+# Shared helpers for the scripts in tools/dev, which source this file.
 
 # REPO_ROOT is the repository's top directory, whatever the caller's working directory.
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+# BUILD_DIR is the CMake build tree: $ACCESSDELEGATION_BUILD_DIR if set, else build/.
+BUILD_DIR="${ACCESSDELEGATION_BUILD_DIR:-${REPO_ROOT}/build}"
 
 # PG_BIN is where Debian's postgresql-15 package puts initdb, pg_ctl and postgres.
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
