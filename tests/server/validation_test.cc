@@ -1,0 +1,137 @@
+#include "server/validation.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace accessdelegation::server {
+namespace {
+
+struct BadInput {
+  std::string value;
+  std::string expected_words;
+};
+
+TEST(ValidateNameTest, TrimsSpaces) {
+  absl::StatusOr<std::string> name = ValidateName("first_name", "  Ana María ");
+
+  ASSERT_TRUE(name.ok()) << name.status();
+  EXPECT_EQ(*name, "Ana María");
+}
+
+TEST(ValidateNameTest, RejectsBadNamesNamingTheField) {
+  const BadInput cases[] = {
+      {"", "is required"},
+      {"   ", "is required"},
+      {std::string(101, 'a'), "longer than 100"},
+      {"Ann\x01", "control or invisible"},
+      {"An\xE2\x80\x8Bn", "control or invisible"},  // U+200B zero-width space.
+      {"Ann\xFF", "not valid UTF-8"},
+      {"A\xC0\xAF", "not valid UTF-8"},  // Overlong encoding of '/'.
+  };
+  for (const BadInput& input : cases) {
+    absl::StatusOr<std::string> name = ValidateName("first_name", input.value);
+
+    ASSERT_EQ(name.status().code(), absl::StatusCode::kInvalidArgument) << input.value;
+    EXPECT_EQ(name.status().message().rfind("first_name ", 0), 0u) << name.status();
+    EXPECT_NE(name.status().message().find(input.expected_words), absl::string_view::npos)
+        << name.status();
+  }
+}
+
+TEST(ValidateNameTest, AcceptsOneHundredMultibyteCharacters) {
+  std::string name;
+  for (int i = 0; i < 100; ++i) name += "é";
+
+  EXPECT_TRUE(ValidateName("last_name", name).ok());
+}
+
+TEST(ValidateEmailTest, AcceptsPlainAddresses) {
+  for (const char* email :
+       {"p.person@example.org", "P.Person@Example.ORG", "a+tag@sub.example.co.uk", "x@a-b.io"}) {
+    EXPECT_TRUE(ValidateEmail("email", email).ok()) << email;
+  }
+}
+
+TEST(ValidateEmailTest, RejectsMalformedAddresses) {
+  for (const std::string email :
+       {"", "not-an-email", "a@b", "a@@example.org", ".a@example.org", "a..b@example.org",
+        "a@-example.org", "a@example.o", "j\xC3\xB6" "e@example.org", "a b@example.org",
+        "a@example.org\r\nBcc: x@example.org", std::string(250, 'a') + "@example.org"}) {
+    absl::StatusOr<std::string> result = ValidateEmail("email", email);
+
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << email;
+    EXPECT_EQ(result.status().message().rfind("email ", 0), 0u) << result.status();
+  }
+}
+
+TEST(ValidateEmailTest, NonAsciiMessageSaysAscii) {
+  absl::StatusOr<std::string> result = ValidateEmail("email", "j\xC3\xB6" "e@example.org");
+
+  EXPECT_NE(result.status().message().find("ASCII"), absl::string_view::npos);
+}
+
+TEST(NormalizeEmailTest, LowersCase) {
+  EXPECT_EQ(NormalizeEmail("P.Person@Example.ORG"), "p.person@example.org");
+}
+
+TEST(ValidatePhoneNumberTest, NormalizesToE164) {
+  absl::StatusOr<std::string> international =
+      ValidatePhoneNumber("phone_number", "+1 (415) 555-0123", "US");
+  absl::StatusOr<std::string> national = ValidatePhoneNumber("phone_number", "415 555 0123", "US");
+  absl::StatusOr<std::string> british = ValidatePhoneNumber("phone_number", "+44 20 7946 0958", "US");
+
+  ASSERT_TRUE(international.ok()) << international.status();
+  EXPECT_EQ(*international, "+14155550123");
+  ASSERT_TRUE(national.ok()) << national.status();
+  EXPECT_EQ(*national, "+14155550123");
+  ASSERT_TRUE(british.ok()) << british.status();
+  EXPECT_EQ(*british, "+442079460958");
+}
+
+TEST(ValidatePhoneNumberTest, RejectsInvalidNumbers) {
+  for (const char* phone : {"", "12", "not a number", "+1 000 000 0000"}) {
+    absl::StatusOr<std::string> result = ValidatePhoneNumber("phone_number", phone, "US");
+
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << phone;
+    EXPECT_EQ(result.status().message().rfind("phone_number ", 0), 0u) << result.status();
+  }
+}
+
+TEST(ValidateNewPasswordTest, EnforcesLength) {
+  EXPECT_TRUE(ValidateNewPassword("password", "twelve chars").ok());
+  EXPECT_EQ(ValidateNewPassword("password", "eleven char").code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateNewPassword("password", std::string(513, 'a')).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ValidateEnumTest, RejectsUnsetAndUnknownValues) {
+  EXPECT_TRUE(ValidateAccessLevel("access_level", v1::ACCESS_LEVEL_FULL).ok());
+  EXPECT_EQ(ValidateAccessLevel("access_level", v1::ACCESS_LEVEL_UNSPECIFIED).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateAccessLevel("access_level", static_cast<v1::AccessLevel>(99)).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidatePermission("permission", v1::PERMISSION_UNSPECIFIED).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidatePermission("permission", static_cast<v1::Permission>(99)).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(ValidateStateFilter("state", v1::INVITATION_STATE_UNSPECIFIED).ok());
+  EXPECT_EQ(ValidateStateFilter("state", static_cast<v1::InvitationState>(99)).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ValidateUuidTest, AcceptsCanonicalFormOnly) {
+  EXPECT_TRUE(ValidateUuid("grant_id", "123e4567-e89b-42d3-a456-426614174000").ok());
+  EXPECT_TRUE(ValidateUuid("grant_id", "123E4567-E89B-42D3-A456-426614174000").ok());
+  for (const char* id : {"", "123", "123e4567e89b42d3a456426614174000",
+                         "123e4567-e89b-42d3-a456-42661417400g", "' OR 1=1 --"}) {
+    absl::Status status = ValidateUuid("grant_id", id);
+
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << id;
+    EXPECT_EQ(status.message().rfind("grant_id ", 0), 0u) << status;
+  }
+}
+
+}  // namespace
+}  // namespace accessdelegation::server
