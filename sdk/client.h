@@ -39,7 +39,7 @@ struct ClientOptions {
 // cannot be reached. The client never retries.
 //
 // Credentials: every call carries the bearer token current when the call starts. Service
-// RPCs need a service token; session RPCs need the session_token of a SignIn response.
+// RPCs need a service token, and session RPCs need the session_token of a SignIn response.
 // The client does not store the token from a SignIn response by itself:
 //
 //   auto client = accessdelegation::sdk::Client::Connect("127.0.0.1:50051");
