@@ -1,0 +1,96 @@
+#include "storage/connection_pool.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "storage/pg_errors.h"
+
+namespace accessdelegation::storage {
+
+ConnectionPool::Lease::Lease(ConnectionPool* pool, std::unique_ptr<pqxx::connection> connection)
+    : pool_(pool), connection_(std::move(connection)) {}
+
+ConnectionPool::Lease::Lease(Lease&& other) noexcept
+    : pool_(std::exchange(other.pool_, nullptr)),
+      connection_(std::move(other.connection_)),
+      discard_(other.discard_) {}
+
+ConnectionPool::Lease& ConnectionPool::Lease::operator=(Lease&& other) noexcept {
+  if (this != &other) {
+    Return();
+    pool_ = std::exchange(other.pool_, nullptr);
+    connection_ = std::move(other.connection_);
+    discard_ = other.discard_;
+  }
+  return *this;
+}
+
+ConnectionPool::Lease::~Lease() { Return(); }
+
+void ConnectionPool::Lease::Return() {
+  if (pool_ == nullptr || connection_ == nullptr) return;
+  pool_->Release(std::move(connection_), discard_);
+  pool_ = nullptr;
+}
+
+ConnectionPool::ConnectionPool(std::string database_url, int max_size, Initializer initialize)
+    : database_url_(std::move(database_url)),
+      max_size_(max_size),
+      initialize_(std::move(initialize)) {}
+
+absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire() {
+  {
+    absl::MutexLock lock(&mu_);
+    while (idle_.empty() && open_count_ >= max_size_) released_.Wait(&mu_);
+
+    if (!idle_.empty()) {
+      std::unique_ptr<pqxx::connection> connection = std::move(idle_.back());
+      idle_.pop_back();
+      return Lease(this, std::move(connection));
+    }
+    ++open_count_;
+  }
+  // The slot is reserved; connecting takes a network round trip, so it runs unlocked.
+  return OpenConnection();
+}
+
+absl::StatusOr<ConnectionPool::Lease> ConnectionPool::OpenConnection() {
+  std::unique_ptr<pqxx::connection> connection;
+  try {
+    connection = std::make_unique<pqxx::connection>(database_url_);
+  } catch (const pqxx::broken_connection& error) {
+    ForgetConnection();
+    return absl::UnavailableError(
+        absl::StrCat("cannot connect to the database: ", FirstLine(error.what())));
+  } catch (...) {
+    ForgetConnection();
+    return StatusFromCurrentException("connecting to the database");
+  }
+
+  try {
+    initialize_(*connection);
+  } catch (...) {
+    ForgetConnection();
+    return StatusFromCurrentException("initializing a database connection");
+  }
+  return Lease(this, std::move(connection));
+}
+
+void ConnectionPool::Release(std::unique_ptr<pqxx::connection> connection, bool discard) {
+  if (discard || !connection->is_open()) {
+    connection.reset();
+    ForgetConnection();
+    return;
+  }
+  absl::MutexLock lock(&mu_);
+  idle_.push_back(std::move(connection));
+  released_.Signal();
+}
+
+void ConnectionPool::ForgetConnection() {
+  absl::MutexLock lock(&mu_);
+  --open_count_;
+  released_.Signal();
+}
+
+}  // namespace accessdelegation::storage

@@ -1,0 +1,85 @@
+#ifndef ACCESSDELEGATION_STORAGE_CONNECTION_POOL_H_
+#define ACCESSDELEGATION_STORAGE_CONNECTION_POOL_H_
+
+#include <functional>
+#include <memory>
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+
+namespace accessdelegation::storage {
+
+// ConnectionPool lends out at most `max_size` PostgreSQL connections, opening them on
+// demand. A lease returns its connection on destruction. A connection that broke, or that
+// the holder discarded, is closed on return, and a new one is opened on a later Acquire.
+//
+// Thread-safe. Every lease must be destroyed before the pool.
+//
+//   ConnectionPool pool(url, 4, PrepareStatements);
+//   absl::StatusOr<ConnectionPool::Lease> lease = pool.Acquire();
+//   if (!lease.ok()) return lease.status();
+//   pqxx::work txn(lease->connection());
+class ConnectionPool {
+ public:
+  // Runs once on every newly opened connection, before its first lease; used to register
+  // prepared statements. It may throw pqxx exceptions, which fail that Acquire.
+  using Initializer = std::function<void(pqxx::connection&)>;
+
+  // Lease is the exclusive use of one pooled connection until it is destroyed.
+  class Lease {
+   public:
+    Lease(Lease&& other) noexcept;
+    Lease& operator=(Lease&& other) noexcept;
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    ~Lease();
+
+    pqxx::connection& connection() const { return *connection_; }
+
+    // Closes the connection when the lease ends instead of returning it for reuse. Call
+    // it after the connection broke or its state is unknown.
+    void Discard() { discard_ = true; }
+
+   private:
+    friend class ConnectionPool;
+    Lease(ConnectionPool* pool, std::unique_ptr<pqxx::connection> connection);
+    void Return();
+
+    ConnectionPool* pool_ = nullptr;
+    std::unique_ptr<pqxx::connection> connection_;
+    bool discard_ = false;
+  };
+
+  // `database_url` is a libpq URL or connection string. `max_size` must be at least 1.
+  ConnectionPool(std::string database_url, int max_size, Initializer initialize);
+  ConnectionPool(const ConnectionPool&) = delete;
+  ConnectionPool& operator=(const ConnectionPool&) = delete;
+
+  // Returns an idle connection, or opens one if fewer than max_size are open, or else
+  // blocks until a lease ends. UNAVAILABLE if a new connection cannot be opened;
+  // INTERNAL if the initializer fails.
+  absl::StatusOr<Lease> Acquire() ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  absl::StatusOr<Lease> OpenConnection() ABSL_LOCKS_EXCLUDED(mu_);
+  void Release(std::unique_ptr<pqxx::connection> connection, bool discard) ABSL_LOCKS_EXCLUDED(mu_);
+  void ForgetConnection() ABSL_LOCKS_EXCLUDED(mu_);
+
+  const std::string database_url_;
+  const int max_size_;
+  const Initializer initialize_;
+
+  absl::Mutex mu_;
+  absl::CondVar released_;  // Signaled when a connection is returned or closed.
+  std::vector<std::unique_ptr<pqxx::connection>> idle_ ABSL_GUARDED_BY(mu_);
+  // Connections that are idle, leased, or being opened.
+  int open_count_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace accessdelegation::storage
+
+#endif  // ACCESSDELEGATION_STORAGE_CONNECTION_POOL_H_

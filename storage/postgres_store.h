@@ -1,0 +1,166 @@
+#ifndef ACCESSDELEGATION_STORAGE_POSTGRES_STORE_H_
+#define ACCESSDELEGATION_STORAGE_POSTGRES_STORE_H_
+
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "storage/connection_pool.h"
+#include "storage/pg_errors.h"
+#include "storage/store.h"
+
+namespace accessdelegation::storage {
+
+// PostgresStore is the Store on PostgreSQL. Each method runs one READ COMMITTED
+// transaction on a pooled connection. State changes are conditional UPDATEs, so that of
+// racing calls exactly one changes a row and the others see zero rows.
+//
+// The method bodies live in postgres_accounts.cc, postgres_invitations.cc,
+// postgres_grants.cc and postgres_outbox.cc, each with the statements it runs.
+class PostgresStore final : public Store {
+ public:
+  // `pool_size` must be at least 1. No connection is opened until the first call.
+  PostgresStore(const std::string& database_url, int pool_size);
+
+  // Returns OK when the schema has every embedded migration; FAILED_PRECONDITION with
+  // the missing versions otherwise; UNAVAILABLE if the database cannot be reached.
+  absl::Status CheckSchema();
+
+  absl::StatusOr<AccountRecord> CreateAccount(const NewAccount& account) override;
+  absl::StatusOr<AccountRecord> SignUpWithInvitation(const std::string& token_hash,
+                                                     const NewAccount& account,
+                                                     absl::Time now) override;
+  absl::StatusOr<Credentials> FindCredentials(const std::string& email_normalized) override;
+  absl::StatusOr<AccountRecord> GetAccount(const std::string& account_id) override;
+  absl::Status CreateSession(const std::string& token_hash, const std::string& account_id,
+                             absl::Time expire_time) override;
+  absl::StatusOr<std::string> FindSession(const std::string& token_hash, absl::Time now) override;
+  absl::Status EndSession(const std::string& token_hash) override;
+
+  absl::StatusOr<InvitationRecord> CreateInvitation(const NewInvitation& invitation,
+                                                    const EmailComposer& compose) override;
+  absl::StatusOr<InvitationLookup> LookupInvitation(const std::string& token_hash,
+                                                    absl::Time now) override;
+  absl::StatusOr<InvitationRecord> AcceptInvitation(const std::string& token_hash,
+                                                    const std::string& invitee_account_id,
+                                                    absl::Time now,
+                                                    const EmailComposer& compose) override;
+  absl::StatusOr<Confirmation> ConfirmInvitation(const std::string& owner_account_id,
+                                                 const std::string& invitation_id,
+                                                 const EmailComposer& compose) override;
+  absl::StatusOr<InvitationRecord> DenyInvitation(const std::string& owner_account_id,
+                                                  const std::string& invitation_id,
+                                                  const EmailComposer& compose) override;
+  absl::StatusOr<std::vector<InvitationRecord>> ListInvitations(const std::string& owner_account_id,
+                                                                InvitationState state,
+                                                                absl::Time now) override;
+
+  absl::StatusOr<std::vector<GrantRecord>> ListGrants(const std::string& owner_account_id) override;
+  absl::StatusOr<GrantRecord> UpdateGrant(const std::string& owner_account_id,
+                                          const std::string& grant_id,
+                                          AccessLevel access_level) override;
+  absl::Status RevokeGrant(const std::string& owner_account_id,
+                           const std::string& grant_id) override;
+  absl::StatusOr<std::optional<GrantRecord>> FindGrant(
+      const std::string& owner_account_id, const std::string& delegate_account_id) override;
+
+  absl::StatusOr<std::vector<QueuedEmail>> ClaimEmails(int limit) override;
+  absl::Status MarkEmailDelivered(int64_t id) override;
+  absl::Status MarkEmailFailed(int64_t id, const std::string& error,
+                               absl::Duration retry_after) override;
+
+  absl::Status Ping() override;
+
+ private:
+  // Runs `body(txn)` in a new transaction and commits it if the returned status is OK;
+  // otherwise the transaction rolls back. `body` returns absl::Status or
+  // absl::StatusOr<T> and may throw: exceptions become statuses here, named after
+  // `operation`.
+  template <typename Body>
+  std::invoke_result_t<Body&, pqxx::work&> Transact(absl::string_view operation, Body&& body);
+
+  ConnectionPool pool_;
+};
+
+template <typename Body>
+std::invoke_result_t<Body&, pqxx::work&> PostgresStore::Transact(absl::string_view operation,
+                                                                 Body&& body) {
+  absl::StatusOr<ConnectionPool::Lease> lease = pool_.Acquire();
+  if (!lease.ok()) return lease.status();
+
+  try {
+    pqxx::work txn(lease->connection());
+    auto result = body(txn);
+    if (result.ok()) txn.commit();
+    return result;
+  } catch (const pqxx::broken_connection&) {
+    lease->Discard();
+    return StatusFromCurrentException(operation);
+  } catch (const pqxx::in_doubt_error&) {
+    lease->Discard();
+    return StatusFromCurrentException(operation);
+  } catch (...) {
+    return StatusFromCurrentException(operation);
+  }
+}
+
+// Statement is a prepared statement: a connection-wide name and its SQL with $n
+// parameters.
+struct Statement {
+  const char* name;
+  const char* sql;
+};
+
+// Registers `statements` on `connection`. libpqxx sends each to the server on first use.
+void PrepareStatements(pqxx::connection& connection, std::initializer_list<Statement> statements);
+
+// Register the statements of each method file; the pool runs them on every new
+// connection.
+void PrepareAccountStatements(pqxx::connection& connection);
+void PrepareInvitationStatements(pqxx::connection& connection);
+void PrepareGrantStatements(pqxx::connection& connection);
+void PrepareOutboxStatements(pqxx::connection& connection);
+
+// Steps shared between the method files. Each runs inside the caller's transaction and
+// throws pqxx exceptions.
+
+// Reads a row with the columns id, email, first_name, last_name, phone_e164 and
+// create_time (as unix_micros).
+AccountRecord AccountFromRow(const pqxx::row& row);
+
+// Returns the account with this id, or nullopt. `account_id` must be a UUID.
+std::optional<AccountRecord> SelectAccount(pqxx::transaction_base& txn,
+                                           const std::string& account_id);
+
+// Returns the id of the account whose email_normalized is `email_normalized`, or nullopt.
+std::optional<std::string> SelectAccountIdByEmail(pqxx::transaction_base& txn,
+                                                  const std::string& email_normalized);
+
+// Returns the live grant of `delegate_account_id` on `owner_account_id`'s record, or
+// nullopt. Both ids must be UUIDs.
+std::optional<GrantRecord> SelectLiveGrant(pqxx::transaction_base& txn,
+                                           const std::string& owner_account_id,
+                                           const std::string& delegate_account_id);
+
+// Inserts a grant for a confirmed invitation and returns it; nullopt if the delegate
+// already has a live grant on the owner's record.
+std::optional<GrantRecord> InsertGrant(pqxx::transaction_base& txn,
+                                       const std::string& owner_account_id,
+                                       const std::string& delegate_account_id,
+                                       const std::string& access_level_text,
+                                       const std::string& invitation_id);
+
+// Queues `email` in the outbox. INTERNAL if its message_id is set but is not a UUID; an
+// empty message_id gets a random one.
+absl::Status InsertOutboxEmail(pqxx::transaction_base& txn, const OutboxEmail& email);
+
+}  // namespace accessdelegation::storage
+
+#endif  // ACCESSDELEGATION_STORAGE_POSTGRES_STORE_H_
