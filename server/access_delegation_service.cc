@@ -63,13 +63,14 @@ absl::Status AccessDelegationService::DoCreateInvitation(
   }
 
   const std::string token = NewToken();
-  storage::NewInvitation invitation{.owner_account_id = caller->account_id,
-                                    .email = *email,
-                                    .first_name = *first_name,
-                                    .last_name = *last_name,
-                                    .access_level = request.access_level(),
-                                    .token_hash = HashToken(token),
-                                    .expire_time = absl::Now() + options_.invitation_ttl};
+  storage::NewInvitation invitation;
+  invitation.owner_account_id = caller->account_id;
+  invitation.email = *email;
+  invitation.first_name = *first_name;
+  invitation.last_name = *last_name;
+  invitation.access_level = request.access_level();
+  invitation.token_hash = HashToken(token);
+  invitation.expire_time = absl::Now() + options_.invitation_ttl;
   const std::string sealed_token = secret_box_->Seal(token);
   absl::StatusOr<storage::InvitationRecord> created = store_->CreateInvitation(
       invitation, [&](const storage::EmailContext& email_context) {

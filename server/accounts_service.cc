@@ -64,11 +64,8 @@ absl::Status AccountsService::DoCreateAccount(const grpc::ServerContext& context
   absl::StatusOr<std::string> password_hash = HashPassword(request.password());
   if (!password_hash.ok()) return password_hash.status();
 
-  storage::NewAccount account{.email = *email,
-                              .password_hash = *std::move(password_hash),
-                              .first_name = profile->first_name,
-                              .last_name = profile->last_name,
-                              .phone_e164 = profile->phone_e164};
+  storage::NewAccount account = profile->ToNewAccount(*std::move(password_hash));
+  account.email = *email;
   absl::StatusOr<storage::AccountRecord> created = store_->CreateAccount(account);
   if (!created.ok()) {
     return RewordStatus(created.status(), absl::StatusCode::kAlreadyExists,
@@ -106,10 +103,7 @@ absl::Status AccountsService::DoSignUp(const v1::SignUpRequest& request,
   absl::StatusOr<std::string> password_hash = HashPassword(request.password());
   if (!password_hash.ok()) return password_hash.status();
 
-  storage::NewAccount account{.password_hash = *std::move(password_hash),
-                              .first_name = profile->first_name,
-                              .last_name = profile->last_name,
-                              .phone_e164 = profile->phone_e164};
+  const storage::NewAccount account = profile->ToNewAccount(*std::move(password_hash));
   absl::StatusOr<storage::AccountRecord> created =
       store_->SignUpWithInvitation(token_hash, account, absl::Now());
   if (!created.ok()) {

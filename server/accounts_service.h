@@ -40,7 +40,16 @@ class AccountsService final : public v1::Accounts::Service {
     std::string first_name;
     std::string last_name;
     std::string phone_e164;
-    std::string password_hash;
+
+    // Returns the account to insert, without its email.
+    storage::NewAccount ToNewAccount(std::string password_hash) const {
+      storage::NewAccount account;
+      account.password_hash = std::move(password_hash);
+      account.first_name = first_name;
+      account.last_name = last_name;
+      account.phone_e164 = phone_e164;
+      return account;
+    }
   };
 
   absl::StatusOr<Profile> CheckProfile(const std::string& password, const std::string& first_name,

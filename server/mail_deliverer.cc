@@ -75,13 +75,14 @@ void MailDeliverer::Stop() {
 
 absl::Status MailDeliverer::Deliver(const storage::QueuedEmail& queued) {
   const storage::OutboxEmail& email = queued.email;
-  EmlMessage message{.message_id = absl::StrCat(email.message_id, "@accessdelegation"),
-                     .from = from_address_,
-                     .to = email.recipient,
-                     .subject = email.subject,
-                     .body_text = email.body_text,
-                     .body_html = email.body_html,
-                     .date = queued.create_time};
+  EmlMessage message;
+  message.message_id = absl::StrCat(email.message_id, "@accessdelegation");
+  message.from = from_address_;
+  message.to = email.recipient;
+  message.subject = email.subject;
+  message.body_text = email.body_text;
+  message.body_html = email.body_html;
+  message.date = queued.create_time;
   if (!email.sealed_secret.empty()) {
     absl::StatusOr<std::string> secret = secret_box_->Open(email.sealed_secret);
     if (!secret.ok()) return secret.status();

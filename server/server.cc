@@ -71,11 +71,9 @@ class ServerImpl final : public Server {
         secret_box_(std::move(secret_box)),
         authenticator_(std::move(authenticator)),
         accounts_(store_.get(), authenticator_.get(),
-                  {.session_ttl = config.session_ttl,
-                   .default_phone_region = config.default_phone_region}),
+                  {config.session_ttl, config.default_phone_region}),
         access_delegation_(store_.get(), authenticator_.get(), secret_box_.get(),
-                           {.invitation_ttl = config.invitation_ttl,
-                            .portal_base_url = config.portal_base_url}),
+                           {config.invitation_ttl, config.portal_base_url}),
         deliverer_(store_.get(), secret_box_.get(), config.mail_dir, kMailFrom,
                    config.outbox_poll_interval) {}
 

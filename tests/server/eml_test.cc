@@ -26,18 +26,19 @@ TEST(QuotedPrintableTest, WrapsLongLinesWithSoftBreaks) {
     EXPECT_LE(line.size(), 76u);
   }
   std::string decoded;
-  for (absl::string_view line : absl::StrSplit(encoded, "=\r\n")) decoded.append(line);
+  for (absl::string_view line : absl::StrSplit(encoded, "=\r\n")) decoded.append(line.data(), line.size());
   EXPECT_EQ(decoded, long_line);
 }
 
 TEST(FormatEmlTest, HasHeadersAndBothParts) {
-  EmlMessage message{.message_id = "id-1@accessdelegation",
-                     .from = "Portal <no-reply@portal.invalid>",
-                     .to = "person@example.org",
-                     .subject = "Hello",
-                     .body_text = "plain",
-                     .body_html = "<p>html</p>",
-                     .date = absl::FromUnixSeconds(0)};
+  EmlMessage message;
+  message.message_id = "id-1@accessdelegation";
+  message.from = "Portal <no-reply@portal.invalid>";
+  message.to = "person@example.org";
+  message.subject = "Hello";
+  message.body_text = "plain";
+  message.body_html = "<p>html</p>";
+  message.date = absl::FromUnixSeconds(0);
 
   const std::string eml = FormatEml(message);
 
@@ -50,7 +51,9 @@ TEST(FormatEmlTest, HasHeadersAndBothParts) {
 }
 
 TEST(FormatEmlTest, EncodesNonAsciiSubject) {
-  EmlMessage message{.message_id = "id-2", .subject = "Zoë invited you"};
+  EmlMessage message;
+  message.message_id = "id-2";
+  message.subject = "Zoë invited you";
 
   const std::string eml = FormatEml(message);
 

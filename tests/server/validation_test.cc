@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace accessdelegation::server {
 namespace {
@@ -54,10 +55,10 @@ TEST(ValidateEmailTest, AcceptsPlainAddresses) {
 }
 
 TEST(ValidateEmailTest, RejectsMalformedAddresses) {
-  for (const std::string email :
-       {"", "not-an-email", "a@b", "a@@example.org", ".a@example.org", "a..b@example.org",
+  const std::string long_email = std::string(250, 'a') + "@example.org";
+  for (const std::string& email : std::vector<std::string>{"", "not-an-email", "a@b", "a@@example.org", ".a@example.org", "a..b@example.org",
         "a@-example.org", "a@example.o", "j\xC3\xB6" "e@example.org", "a b@example.org",
-        "a@example.org\r\nBcc: x@example.org", std::string(250, 'a') + "@example.org"}) {
+        "a@example.org\r\nBcc: x@example.org", long_email}) {
     absl::StatusOr<std::string> result = ValidateEmail("email", email);
 
     EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << email;
