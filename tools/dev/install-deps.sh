@@ -19,6 +19,8 @@ packages=(
   postgresql postgresql-contrib
   # HTTPS to the npm registry, where tools/dev/test.sh gets buf.
   ca-certificates curl
+  # JSON on the command line, for the buf curl examples in README.md.
+  jq
 )
 
 # npm may come from outside apt (for example a NodeSource nodejs that bundles npm), and
