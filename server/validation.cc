@@ -171,6 +171,10 @@ absl::Status ValidateNewPassword(absl::string_view field, absl::string_view valu
     return Invalid(field, absl::StrCat("is too short; use at least ", kMinPasswordCharacters,
                                        " characters"));
   }
+  if (code_points->size() > kMaxPasswordCharacters) {
+    return Invalid(field, absl::StrCat("is too long; use at most ", kMaxPasswordCharacters,
+                                       " characters"));
+  }
   return absl::OkStatus();
 }
 

@@ -16,7 +16,9 @@ namespace accessdelegation::server {
 inline constexpr size_t kMaxNameCharacters = 100;
 inline constexpr size_t kMaxEmailLength = 254;
 inline constexpr size_t kMinPasswordCharacters = 12;
-inline constexpr size_t kMaxPasswordBytes = 512;
+inline constexpr size_t kMaxPasswordCharacters = 128;
+// Bounds the bytes hashed for a sign-in attempt: 128 characters of 4-byte UTF-8.
+inline constexpr size_t kMaxPasswordBytes = 4 * kMaxPasswordCharacters;
 
 // Returns the name with surrounding spaces removed. A name is valid UTF-8 of 1 to
 // kMaxNameCharacters characters with no control, format or line-separator characters.
@@ -34,8 +36,8 @@ std::string NormalizeEmail(absl::string_view email);
 absl::StatusOr<std::string> ValidatePhoneNumber(absl::string_view field, absl::string_view value,
                                                 const std::string& default_region);
 
-// Checks a new password: kMinPasswordCharacters characters or more, at most
-// kMaxPasswordBytes bytes, valid UTF-8.
+// Checks a new password: valid UTF-8 of kMinPasswordCharacters to kMaxPasswordCharacters
+// characters.
 absl::Status ValidateNewPassword(absl::string_view field, absl::string_view value);
 
 // Checks that `value` is a set, known access level.

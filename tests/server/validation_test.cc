@@ -103,6 +103,9 @@ TEST(ValidateNewPasswordTest, EnforcesLength) {
   EXPECT_TRUE(ValidateNewPassword("password", "twelve chars").ok());
   EXPECT_EQ(ValidateNewPassword("password", "eleven char").code(),
             absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(ValidateNewPassword("password", std::string(128, 'a')).ok());
+  EXPECT_EQ(ValidateNewPassword("password", std::string(129, 'a')).code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ValidateNewPassword("password", std::string(513, 'a')).code(),
             absl::StatusCode::kInvalidArgument);
 }
