@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <pqxx/pqxx>
 #include <string>
 #include <thread>
 #include <vector>
@@ -12,10 +13,10 @@
 namespace accessdelegation::storage {
 namespace {
 
-// Runs `count` copies of `call(i)` on their own threads, released together, and returns
-// their statuses by index.
-template <typename Call>
-std::vector<absl::Status> RunTogether(int count, Call call) {
+// Runs `count` copies of `call(i)` on their own threads, released together, then runs
+// `meanwhile` on this thread, and returns the calls' statuses by index.
+template <typename Call, typename Meanwhile>
+std::vector<absl::Status> RunTogether(int count, Call call, Meanwhile meanwhile) {
   std::vector<absl::Status> statuses(count);
   absl::Notification start;
   std::vector<std::thread> threads;
@@ -26,9 +27,50 @@ std::vector<absl::Status> RunTogether(int count, Call call) {
     });
   }
   start.Notify();
+  meanwhile();
   for (std::thread& thread : threads) thread.join();
   return statuses;
 }
+
+template <typename Call>
+std::vector<absl::Status> RunTogether(int count, Call call) {
+  return RunTogether(count, call, [] {});
+}
+
+// InvitationLock holds the row lock of every invitation in a transaction of its own. Calls
+// that race while it is held all pass their reads and then queue on their conditional
+// UPDATE, so releasing it makes them contend for certain rather than by chance.
+class InvitationLock {
+ public:
+  explicit InvitationLock(const std::string& database_url)
+      : database_url_(database_url), connection_(database_url), txn_(connection_) {
+    txn_.exec("SELECT id FROM invitations FOR UPDATE");
+  }
+
+  // Waits until `count` other sessions wait for a lock. Returns false after 30 seconds.
+  bool WaitForWaiters(int count) {
+    pqxx::connection connection(database_url_);
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (absl::Now() < deadline) {
+      pqxx::work txn(connection);
+      const int64_t waiting =
+          txn.exec1(
+                 "SELECT count(*) FROM pg_stat_activity "
+                 "WHERE datname = current_database() AND wait_event_type = 'Lock'")[0]
+              .as<int64_t>();
+      if (waiting >= count) return true;
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    return false;
+  }
+
+  void Release() { txn_.commit(); }
+
+ private:
+  std::string database_url_;
+  pqxx::connection connection_;
+  pqxx::work txn_;
+};
 
 int CountCode(const std::vector<absl::Status>& statuses, absl::StatusCode code) {
   int count = 0;
@@ -41,8 +83,17 @@ TEST_F(DelegationTest, ConcurrentAcceptsExactlyOneWins) {
   absl::StatusOr<InvitationRecord> created = InviteInvitee();
   ASSERT_TRUE(created.ok()) << created.status();
 
-  const std::vector<absl::Status> statuses =
-      RunTogether(kCalls, [&](int) { return Accept(invitee_.id).status(); });
+  InvitationLock lock(database_->url());
+  bool all_waited = false;
+
+  const std::vector<absl::Status> statuses = RunTogether(
+      kCalls, [&](int) { return Accept(invitee_.id).status(); },
+      [&] {
+        all_waited = lock.WaitForWaiters(kCalls);
+        lock.Release();
+      });
+
+  EXPECT_TRUE(all_waited);
 
   EXPECT_EQ(CountCode(statuses, absl::StatusCode::kOk), 1);
   EXPECT_EQ(CountCode(statuses, absl::StatusCode::kFailedPrecondition), kCalls - 1);
@@ -70,12 +121,23 @@ TEST_F(DelegationTest, ConcurrentConfirmAndDenyExactlyOneWins) {
                                        RecordingComposer())
                     .ok());
 
-    const std::vector<absl::Status> statuses = RunTogether(2, [&](int i) -> absl::Status {
-      if (i == 0) {
-        return store_->ConfirmInvitation(owner_.id, created->id, RecordingComposer()).status();
-      }
-      return store_->DenyInvitation(owner_.id, created->id, RecordingComposer()).status();
-    });
+    InvitationLock lock(database_->url());
+    bool both_waited = false;
+
+    const std::vector<absl::Status> statuses = RunTogether(
+        2,
+        [&](int i) -> absl::Status {
+          if (i == 0) {
+            return store_->ConfirmInvitation(owner_.id, created->id, RecordingComposer()).status();
+          }
+          return store_->DenyInvitation(owner_.id, created->id, RecordingComposer()).status();
+        },
+        [&] {
+          both_waited = lock.WaitForWaiters(2);
+          lock.Release();
+        });
+
+    EXPECT_TRUE(both_waited) << "round " << round;
 
     EXPECT_EQ(CountCode(statuses, absl::StatusCode::kOk), 1) << "round " << round;
     EXPECT_EQ(CountCode(statuses, absl::StatusCode::kFailedPrecondition), 1) << "round " << round;
