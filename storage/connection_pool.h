@@ -60,8 +60,11 @@ class ConnectionPool {
   ConnectionPool& operator=(const ConnectionPool&) = delete;
 
   // Returns an idle connection, or opens one if fewer than max_size are open, or else
-  // blocks until a lease ends. UNAVAILABLE if a new connection cannot be opened;
-  // INTERNAL if the initializer fails.
+  // blocks until a lease ends. UNAVAILABLE if a new connection cannot be opened; an
+  // initializer failure maps as StatusFromCurrentException does.
+  //
+  // NOTE: The wait has no timeout. Leases end when their Store call does, so it is as long
+  // as the slowest call holding a connection.
   absl::StatusOr<Lease> Acquire() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:

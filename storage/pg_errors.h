@@ -16,9 +16,10 @@ namespace accessdelegation::storage {
 //   pqxx::broken_connection                           UNAVAILABLE
 //   anything else                                     INTERNAL
 //
-// Messages carry the operation and the SQLSTATE but never the server's error text,
-// because PostgreSQL puts row values into it (for example the DETAIL of a unique
-// violation).
+// Messages carry the operation and the SQLSTATE but not the server's error text, because
+// PostgreSQL puts row values into it (for example the DETAIL of a unique violation). Only
+// a broken connection adds the first line of the libpq message, which names the host and
+// the reason.
 absl::Status StatusFromCurrentException(absl::string_view operation);
 
 // Returns the first line of a libpq connection error, which names the host and the

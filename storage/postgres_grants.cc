@@ -122,7 +122,7 @@ absl::StatusOr<std::vector<GrantRecord>> PostgresStore::ListGrants(
 
   using Grants = std::vector<GrantRecord>;
   return Transact("ListGrants", [&](pqxx::work& txn) -> absl::StatusOr<Grants> {
-    // No paging: an owner delegates to a handful of people, so the list stays short.
+    // No paging: the list holds only live grants, one per delegate of the owner.
     const pqxx::result result = txn.exec_prepared(kListLiveGrants.name, owner_account_id);
     Grants grants;
     grants.reserve(result.size());

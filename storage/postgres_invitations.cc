@@ -142,8 +142,9 @@ std::optional<InvitationRow> SelectInvitationById(pqxx::transaction_base& txn,
 
 absl::Status InvitationNotFoundError() { return absl::NotFoundError("invitation not found"); }
 
-// Checks, in the documented order, the conditions of AcceptInvitation that the invitation
-// row alone decides. OK means the account may try to accept it.
+// Returns the AcceptInvitation error that the invitation row alone decides, or OK if the
+// account may try to accept it. The first matching case wins, so that a repeated accept by
+// the invitee is FAILED_PRECONDITION although the row is no longer PENDING.
 absl::Status CheckAcceptable(const InvitationRecord& invitation,
                              const std::string& invitee_account_id) {
   const bool accepted_or_confirmed = invitation.state == v1::INVITATION_STATE_ACCEPTED ||
@@ -376,7 +377,8 @@ absl::StatusOr<std::vector<InvitationRecord>> PostgresStore::ListInvitations(
 
   using Invitations = std::vector<InvitationRecord>;
   return Transact("ListInvitations", [&](pqxx::work& txn) -> absl::StatusOr<Invitations> {
-    // No paging: an owner invites a handful of people, so the list stays short.
+    // NOTE: No paging. The list grows with every invitation the owner sends, which is
+    // expected to stay small.
     const pqxx::result result = txn.exec_prepared(kListInvitations.name, owner_account_id,
                                                   state_filter, TimestampParameter(now));
     Invitations invitations;
