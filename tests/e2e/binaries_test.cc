@@ -169,9 +169,9 @@ struct RunResult {
 
 // Runs `argv` to completion within `timeout` with its output in files under `directory`.
 absl::StatusOr<RunResult> RunProgram(const std::vector<std::string>& argv,
-                              const std::vector<std::string>& extra_environment,
-                              const std::filesystem::path& directory, const std::string& label,
-                              absl::Duration timeout) {
+                                     const std::vector<std::string>& extra_environment,
+                                     const std::filesystem::path& directory,
+                                     const std::string& label, absl::Duration timeout) {
   const std::filesystem::path stdout_path = directory / (label + ".stdout");
   const std::filesystem::path stderr_path = directory / (label + ".stderr");
   std::unique_ptr<Subprocess> process =
@@ -199,16 +199,15 @@ TEST(WalkthroughBinaryTest, CompletesAgainstServerBinary) {
   ASSERT_FALSE(walkthrough_bin.empty())
       << kWalkthroughBinVariable << " is unset: set it to the path of the walkthrough binary "
       << "(tools/dev/test.sh sets it)";
-  absl::StatusOr<std::unique_ptr<testing::TestDatabase>> database =
-      testing::TestDatabase::Create();
+  absl::StatusOr<std::unique_ptr<testing::TestDatabase>> database = testing::TestDatabase::Create();
   ASSERT_TRUE(database.ok()) << "creating the test database failed: " << database.status();
   ScopedTempDir temp_dir;
   const std::filesystem::path mail_dir = temp_dir.path() / "mail";
   std::filesystem::create_directories(mail_dir);
   const std::filesystem::path token_hash_file = temp_dir.path() / "service_tokens";
   const std::filesystem::path raw_token_file = temp_dir.path() / "service_token";
-  ASSERT_TRUE(WriteTextFile(token_hash_file, absl::StrCat("walkthrough ",
-                                                          Sha256Hex(kServiceToken), "\n")));
+  ASSERT_TRUE(
+      WriteTextFile(token_hash_file, absl::StrCat("walkthrough ", Sha256Hex(kServiceToken), "\n")));
   ASSERT_TRUE(WriteTextFile(raw_token_file, kServiceToken));
   const int port = PickFreePort();
   ASSERT_NE(port, 0) << "no free port on 127.0.0.1";
@@ -233,14 +232,14 @@ TEST(WalkthroughBinaryTest, CompletesAgainstServerBinary) {
 
   absl::StatusOr<RunResult> walkthrough =
       RunProgram({walkthrough_bin, "--target=" + address, "--mail_dir=" + mail_dir.string(),
-           "--service_token_file=" + raw_token_file.string()},
-          {}, temp_dir.path(), "walkthrough", kWalkthroughTimeout);
+                  "--service_token_file=" + raw_token_file.string()},
+                 {}, temp_dir.path(), "walkthrough", kWalkthroughTimeout);
 
   ASSERT_OK(walkthrough);
-  EXPECT_EQ(walkthrough->exit_code, 0)
-      << "walkthrough stdout:\n" << walkthrough->stdout_text << "\nwalkthrough stderr:\n"
-      << walkthrough->stderr_text << "\nserver stderr:\n"
-      << ReadTextFile(temp_dir.path() / "server.stderr");
+  EXPECT_EQ(walkthrough->exit_code, 0) << "walkthrough stdout:\n"
+                                       << walkthrough->stdout_text << "\nwalkthrough stderr:\n"
+                                       << walkthrough->stderr_text << "\nserver stderr:\n"
+                                       << ReadTextFile(temp_dir.path() / "server.stderr");
   server.reset();
 }
 
@@ -271,8 +270,7 @@ class BufCurlTest : public E2eTest {
 };
 
 TEST_F(BufCurlTest, ListsMethodsThroughReflection) {
-  absl::StatusOr<RunResult> result =
-      BufCurl({"--list-methods"}, absl::StrCat("http://", target()));
+  absl::StatusOr<RunResult> result = BufCurl({"--list-methods"}, absl::StrCat("http://", target()));
 
   ASSERT_OK(result);
   EXPECT_EQ(result->exit_code, 0) << result->stderr_text;

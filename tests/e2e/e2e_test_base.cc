@@ -48,8 +48,7 @@ Person MakePerson(std::string email, std::string first_name, std::string last_na
 }
 
 Person Owner() {
-  return MakePerson("ann.owner@example.org", "Ann", "Owner", "+14155550101",
-                    "owner-password-1234");
+  return MakePerson("ann.owner@example.org", "Ann", "Owner", "+14155550101", "owner-password-1234");
 }
 
 Person Delegate() {
@@ -88,8 +87,8 @@ std::string RandomUuid() {
   absl::BitGen bits;
   uint64_t high = absl::Uniform<uint64_t>(bits);
   uint64_t low = absl::Uniform<uint64_t>(bits);
-  high = (high & ~uint64_t{0xF000}) | uint64_t{0x4000};                    // Version 4.
-  low = (low & ~(uint64_t{0xC} << 60)) | (uint64_t{0x8} << 60);            // RFC 4122 variant.
+  high = (high & ~uint64_t{0xF000}) | uint64_t{0x4000};          // Version 4.
+  low = (low & ~(uint64_t{0xC} << 60)) | (uint64_t{0x8} << 60);  // RFC 4122 variant.
   return absl::StrFormat("%08x-%04x-%04x-%04x-%012x", high >> 32, (high >> 16) & 0xFFFF,
                          high & 0xFFFF, low >> 48, low & 0xFFFFFFFFFFFF);
 }
@@ -132,8 +131,7 @@ ScopedTempDir::~ScopedTempDir() {
 }
 
 void E2eTest::SetUp() {
-  absl::StatusOr<std::unique_ptr<testing::TestDatabase>> database =
-      testing::TestDatabase::Create();
+  absl::StatusOr<std::unique_ptr<testing::TestDatabase>> database = testing::TestDatabase::Create();
   ASSERT_TRUE(database.ok()) << "creating the test database failed: " << database.status()
                              << " (is ACCESSDELEGATION_TEST_DATABASE_URL set?)";
   database_ = std::move(database).value();
@@ -142,9 +140,9 @@ void E2eTest::SetUp() {
   mail_dir_ = temp_dir() / "mail";
   std::filesystem::create_directories(mail_dir_);
   service_token_file_ = temp_dir() / "service_tokens";
-  ASSERT_OK(WriteFile(service_token_file_,
-                      absl::StrCat("# Service tokens of the end-to-end suite.\n", "e2e ",
-                                   Sha256Hex(kServiceToken), "\n")));
+  ASSERT_OK(
+      WriteFile(service_token_file_, absl::StrCat("# Service tokens of the end-to-end suite.\n",
+                                                  "e2e ", Sha256Hex(kServiceToken), "\n")));
   secret_key_file_ = temp_dir() / "secret.key";
 
   server::Config config;

@@ -34,7 +34,8 @@ TEST_F(FlowTest, WholeFlowGrantsExactlyTheInvitedLevel) {
   invite.set_last_name(delegate_person.last_name);
   invite.set_email(delegate_person.email);
   invite.set_access_level(v1::ACCESS_LEVEL_APPOINTMENTS_ONLY);
-  ASSERT_OK_AND_ASSIGN(v1::CreateInvitationResponse created, owner.client->CreateInvitation(invite));
+  ASSERT_OK_AND_ASSIGN(v1::CreateInvitationResponse created,
+                       owner.client->CreateInvitation(invite));
 
   const v1::Invitation& invitation = created.invitation();
   EXPECT_EQ(invitation.state(), v1::INVITATION_STATE_PENDING);
@@ -48,7 +49,7 @@ TEST_F(FlowTest, WholeFlowGrantsExactlyTheInvitedLevel) {
                        WaitForEmailsTo(delegate_person.email, 1));
 
   const std::string link = absl::StrCat(kPortalBaseUrl, "/invitations/accept?token=", token);
-  ASSERT_THAT(invitee_emails, SizeIs(1));
+  ASSERT_EQ(invitee_emails.size(), 1u);
   EXPECT_THAT(invitee_emails[0].text, HasSubstr(link));
   EXPECT_THAT(invitee_emails[0].html, HasSubstr(link));
 
@@ -89,7 +90,7 @@ TEST_F(FlowTest, WholeFlowGrantsExactlyTheInvitedLevel) {
   ASSERT_OK_AND_ASSIGN(std::vector<walkthrough::Email> owner_emails,
                        WaitForEmailsTo(owner_person.email, 1));
 
-  EXPECT_THAT(owner_emails, SizeIs(1));
+  EXPECT_EQ(owner_emails.size(), 1u);
 
   ASSERT_OK_AND_ASSIGN(v1::ConfirmInvitationResponse confirmed,
                        Confirm(*owner.client, invitation.invitation_id()));
@@ -122,8 +123,9 @@ TEST_F(FlowTest, WholeFlowGrantsExactlyTheInvitedLevel) {
 
     const bool included = LevelIncludes(v1::ACCESS_LEVEL_APPOINTMENTS_ONLY, permission);
     EXPECT_EQ(delegate_check.allowed(), included);
-    EXPECT_EQ(delegate_check.reason(), included ? v1::CheckAccessResponse::REASON_GRANT
-                                                : v1::CheckAccessResponse::REASON_LEVEL_EXCLUDES_PERMISSION);
+    EXPECT_EQ(delegate_check.reason(),
+              included ? v1::CheckAccessResponse::REASON_GRANT
+                       : v1::CheckAccessResponse::REASON_LEVEL_EXCLUDES_PERMISSION);
     EXPECT_EQ(delegate_check.access_level(), v1::ACCESS_LEVEL_APPOINTMENTS_ONLY);
     EXPECT_EQ(delegate_check.grant_id(), confirmed.grant().grant_id());
     EXPECT_TRUE(owner_check.allowed());

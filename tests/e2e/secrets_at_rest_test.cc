@@ -61,9 +61,9 @@ absl::StatusOr<std::vector<StoredValue>> DumpDatabase(const std::string& databas
         forms.emplace_back("text", absl::StrCat(quoted_column, "::text"));
       }
       for (const auto& [form, expression] : forms) {
-        const pqxx::result rows = transaction.exec(
-            absl::StrCat("SELECT ", expression, " FROM ", qualified_table, " WHERE ",
-                         quoted_column, " IS NOT NULL"));
+        const pqxx::result rows =
+            transaction.exec(absl::StrCat("SELECT ", expression, " FROM ", qualified_table,
+                                          " WHERE ", quoted_column, " IS NOT NULL"));
         for (const pqxx::row& row : rows) {
           values.push_back({absl::StrCat(location, " (", form, ")"), row[0].as<std::string>()});
         }
