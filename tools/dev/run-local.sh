@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs the packages, builds, starts a private PostgreSQL cluster and runs the
-# AccessDelegation server on 127.0.0.1:50051 in the foreground. Ctrl-C stops the server;
-# the cluster keeps running until `tools/dev/pg.sh stop var/pg`.
+# Installs the packages, builds the server and ad-walkthrough, starts a private PostgreSQL
+# cluster and runs the AccessDelegation server on 127.0.0.1:50051 in the foreground. Ctrl-C
+# stops the server; the cluster keeps running until `tools/dev/pg.sh stop var/pg`.
 #
 # Everything it creates is under var/: the cluster (var/pg, port 54329), the emails the
 # server sends (var/mail/*.eml), a service token for local tools (var/service-token) and

@@ -5,7 +5,7 @@
 # Exits with ctest's status.
 #
 # Usage: tools/dev/test.sh [CTEST_ARG...]
-#   CTEST_ARG  passed to ctest after the defaults, for example -R Storage or -V
+#   CTEST_ARG  passed to ctest after the defaults, for example -R FlowTest or -V
 #
 # Environment:
 #   ACCESSDELEGATION_TEST_TIMEOUT  seconds one test may run before ctest kills it
