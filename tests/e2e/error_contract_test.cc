@@ -445,6 +445,21 @@ TEST_F(DeadTokenTest, AcceptReadsUnknownAndExpiredAlike) {
   EXPECT_EQ(invitations[0].state(), v1::INVITATION_STATE_EXPIRED);
 }
 
+TEST_F(DeadTokenTest, EveryRpcReadsUnknownTokenAlike) {
+  ASSERT_OK_AND_ASSIGN(SignedIn delegate, CreateAccountAndSignIn(Delegate()));
+  const std::string token = RandomToken();
+
+  absl::Status lookup = LookupStatus(*Connect(), token);
+  absl::Status sign_up = SignUpStatus(*Connect(), token, Stranger());
+  absl::Status accept = Accept(*delegate.client, token).status();
+
+  EXPECT_EQ(lookup.code(), absl::StatusCode::kNotFound) << lookup;
+  EXPECT_EQ(sign_up.code(), absl::StatusCode::kNotFound) << sign_up;
+  EXPECT_EQ(sign_up.message(), lookup.message());
+  EXPECT_EQ(accept.code(), absl::StatusCode::kNotFound) << accept;
+  EXPECT_EQ(accept.message(), lookup.message());
+}
+
 TEST_F(DeadTokenTest, SecondSignUpWithSameTokenCreatesNoAccount) {
   ASSERT_OK_AND_ASSIGN(SignedIn owner, CreateAccountAndSignIn(Owner()));
   ASSERT_OK_AND_ASSIGN(SentInvitation sent,
