@@ -1,9 +1,8 @@
 #include "server/access_delegation_service.h"
 
-#include <spdlog/spdlog.h>
-
 #include "absl/strings/ascii.h"
 #include "absl/time/clock.h"
+#include "server/call_interceptor.h"
 #include "server/emails.h"
 #include "server/permissions.h"
 #include "server/rpc_support.h"
@@ -83,7 +82,7 @@ absl::Status AccessDelegationService::DoCreateInvitation(
                         "email: this person already has a pending invitation or access to "
                         "your record");
   }
-  spdlog::info("invitation {} created by owner {}", created->id, caller->account_id);
+  AnnotateCall(context, "invitation_id", created->id);
   ToProto(*created, response.mutable_invitation());
   return absl::OkStatus();
 }
@@ -155,7 +154,7 @@ absl::Status AccessDelegationService::DoAcceptInvitation(
     return RewordStatus(status, absl::StatusCode::kAlreadyExists,
                         "you already have access to this record");
   }
-  spdlog::info("invitation {} accepted by account {}", accepted->id, caller->account_id);
+  AnnotateCall(context, "invitation_id", accepted->id);
   ToProto(*accepted, response.mutable_invitation());
   return absl::OkStatus();
 }
@@ -183,8 +182,8 @@ absl::Status AccessDelegationService::DoConfirmInvitation(
         return ConfirmedEmail(email_context, options_.portal_base_url);
       });
   if (!confirmation.ok()) return RewordDecisionStatus(confirmation.status());
-  spdlog::info("invitation {} confirmed by owner {}: grant {}", confirmation->invitation.id,
-               caller->account_id, confirmation->grant.id);
+  AnnotateCall(context, "invitation_id", confirmation->invitation.id);
+  AnnotateCall(context, "grant_id", confirmation->grant.id);
   ToProto(confirmation->invitation, response.mutable_invitation());
   ToProto(confirmation->grant, response.mutable_grant());
   return absl::OkStatus();
@@ -210,7 +209,7 @@ absl::Status AccessDelegationService::DoDenyInvitation(const grpc::ServerContext
       caller->account_id, request.invitation_id(),
       [](const storage::EmailContext& email_context) { return DeniedEmail(email_context); });
   if (!denied.ok()) return RewordDecisionStatus(denied.status());
-  spdlog::info("invitation {} denied by owner {}", denied->id, caller->account_id);
+  AnnotateCall(context, "invitation_id", denied->id);
   ToProto(*denied, response.mutable_invitation());
   return absl::OkStatus();
 }
@@ -282,8 +281,7 @@ absl::Status AccessDelegationService::DoUpdateGrant(const grpc::ServerContext& c
   if (!updated.ok()) {
     return RewordStatus(updated.status(), absl::StatusCode::kNotFound, kUnknownGrantMessage);
   }
-  spdlog::info("grant {} changed to {} by owner {}", updated->id,
-               v1::AccessLevel_Name(updated->access_level), caller->account_id);
+  AnnotateCall(context, "grant_id", updated->id);
   ToProto(*updated, response.mutable_grant());
   return absl::OkStatus();
 }
@@ -306,7 +304,7 @@ absl::Status AccessDelegationService::DoRevokeGrant(const grpc::ServerContext& c
   if (!revoked.ok()) {
     return RewordStatus(revoked, absl::StatusCode::kNotFound, kUnknownGrantMessage);
   }
-  spdlog::info("grant {} revoked by owner {}", request.grant_id(), caller->account_id);
+  AnnotateCall(context, "grant_id", request.grant_id());
   return absl::OkStatus();
 }
 

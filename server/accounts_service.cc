@@ -1,8 +1,7 @@
 #include "server/accounts_service.h"
 
-#include <spdlog/spdlog.h>
-
 #include "absl/time/clock.h"
+#include "server/call_interceptor.h"
 #include "server/rpc_support.h"
 #include "server/secrets.h"
 #include "server/validation.h"
@@ -71,7 +70,7 @@ absl::Status AccountsService::DoCreateAccount(const grpc::ServerContext& context
     return RewordStatus(created.status(), absl::StatusCode::kAlreadyExists,
                         "email: an account with this email already exists");
   }
-  spdlog::info("account {} created by service {}", created->id, caller->service_name);
+  AnnotateCall(context, "account_id", created->id);
   ToProto(*created, response.mutable_account());
   return absl::OkStatus();
 }
@@ -79,10 +78,11 @@ absl::Status AccountsService::DoCreateAccount(const grpc::ServerContext& context
 grpc::Status AccountsService::SignUp(grpc::ServerContext* context,
                                      const v1::SignUpRequest* request,
                                      v1::SignUpResponse* response) {
-  return CompleteRpc(*context, "SignUp", DoSignUp(*request, *response));
+  return CompleteRpc(*context, "SignUp", DoSignUp(*context, *request, *response));
 }
 
-absl::Status AccountsService::DoSignUp(const v1::SignUpRequest& request,
+absl::Status AccountsService::DoSignUp(const grpc::ServerContext& context,
+                                       const v1::SignUpRequest& request,
                                        v1::SignUpResponse& response) {
   if (absl::Status status = ValidateTokenField("invitation_token", request.invitation_token());
       !status.ok()) {
@@ -113,8 +113,8 @@ absl::Status AccountsService::DoSignUp(const v1::SignUpRequest& request,
                         "an account with the invited email already exists; sign in and "
                         "accept the invitation instead");
   }
-  spdlog::info("account {} signed up through invitation {}", created->id,
-               lookup->invitation.id);
+  AnnotateCall(context, "account_id", created->id);
+  AnnotateCall(context, "invitation_id", lookup->invitation.id);
   ToProto(*created, response.mutable_account());
   return absl::OkStatus();
 }
@@ -122,10 +122,11 @@ absl::Status AccountsService::DoSignUp(const v1::SignUpRequest& request,
 grpc::Status AccountsService::SignIn(grpc::ServerContext* context,
                                      const v1::SignInRequest* request,
                                      v1::SignInResponse* response) {
-  return CompleteRpc(*context, "SignIn", DoSignIn(*request, *response));
+  return CompleteRpc(*context, "SignIn", DoSignIn(*context, *request, *response));
 }
 
-absl::Status AccountsService::DoSignIn(const v1::SignInRequest& request,
+absl::Status AccountsService::DoSignIn(const grpc::ServerContext& context,
+                                       const v1::SignInRequest& request,
                                        v1::SignInResponse& response) {
   if (request.email().empty()) return absl::InvalidArgumentError("email is required");
   if (request.password().empty()) return absl::InvalidArgumentError("password is required");
@@ -141,7 +142,8 @@ absl::Status AccountsService::DoSignIn(const v1::SignInRequest& request,
   }
   if (!credentials.ok()) return credentials.status();
   if (!VerifyPassword(request.password(), credentials->password_hash)) {
-    spdlog::info("sign-in failed for account {}: wrong password", credentials->account_id);
+    AnnotateCall(context, "account_id", credentials->account_id);
+    AnnotateCall(context, "outcome", "wrong password");
     return absl::UnauthenticatedError(kBadCredentialsMessage);
   }
 

@@ -58,8 +58,10 @@ class AccountsService final : public v1::Accounts::Service {
   absl::Status DoCreateAccount(const grpc::ServerContext& context,
                                const v1::CreateAccountRequest& request,
                                v1::CreateAccountResponse& response);
-  absl::Status DoSignUp(const v1::SignUpRequest& request, v1::SignUpResponse& response);
-  absl::Status DoSignIn(const v1::SignInRequest& request, v1::SignInResponse& response);
+  absl::Status DoSignUp(const grpc::ServerContext& context, const v1::SignUpRequest& request,
+                        v1::SignUpResponse& response);
+  absl::Status DoSignIn(const grpc::ServerContext& context, const v1::SignInRequest& request,
+                        v1::SignInResponse& response);
 
   storage::Store* const store_;
   const Authenticator* const authenticator_;

@@ -5,9 +5,11 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "server/call_interceptor.h"
 #include "server/secrets.h"
 
 namespace accessdelegation::server {
@@ -71,10 +73,29 @@ const std::string* ServiceTokens::FindByHash(const std::string& token_hash) cons
   return it == names_by_hash_.end() ? nullptr : &it->second;
 }
 
+std::optional<std::string> Authenticator::ClientCertificateService(
+    const grpc::ServerContext& context) const {
+  if (!accept_client_certificates_) return std::nullopt;
+  const std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  if (auth == nullptr || !auth->IsPeerAuthenticated()) return std::nullopt;
+  const std::vector<grpc::string_ref> names = auth->FindPropertyValues("x509_common_name");
+  if (names.empty() || names.front().empty()) return std::nullopt;
+  return absl::StrCat("mtls:", absl::string_view(names.front().data(), names.front().size()));
+}
+
 absl::StatusOr<Caller> Authenticator::Authenticate(const grpc::ServerContext& context) const {
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
-  if (it == metadata.end()) return Unauthenticated();
+  if (it == metadata.end()) {
+    std::optional<std::string> service = ClientCertificateService(context);
+    if (!service.has_value()) return Unauthenticated();
+    Caller caller;
+    caller.kind = Caller::Kind::kService;
+    caller.service_name = *std::move(service);
+    AnnotateCall(context, "caller", "service");
+    AnnotateCall(context, "service", caller.service_name);
+    return caller;
+  }
   const absl::string_view header(it->second.data(), it->second.size());
   if (header.size() <= sizeof(kBearerPrefix) - 1 ||
       !absl::StartsWithIgnoreCase(header, kBearerPrefix)) {
@@ -88,6 +109,8 @@ absl::StatusOr<Caller> Authenticator::Authenticate(const grpc::ServerContext& co
   if (const std::string* name = service_tokens_.FindByHash(caller.token_hash)) {
     caller.kind = Caller::Kind::kService;
     caller.service_name = *name;
+    AnnotateCall(context, "caller", "service");
+    AnnotateCall(context, "service", caller.service_name);
     return caller;
   }
   absl::StatusOr<std::string> account_id = store_->FindSession(caller.token_hash, absl::Now());
@@ -95,6 +118,8 @@ absl::StatusOr<Caller> Authenticator::Authenticate(const grpc::ServerContext& co
   if (!account_id.ok()) return account_id.status();
   caller.kind = Caller::Kind::kSession;
   caller.account_id = *std::move(account_id);
+  AnnotateCall(context, "caller", "session");
+  AnnotateCall(context, "account_id", caller.account_id);
   return caller;
 }
 

@@ -1,6 +1,7 @@
 #ifndef ACCESSDELEGATION_SERVER_AUTH_H_
 #define ACCESSDELEGATION_SERVER_AUTH_H_
 
+#include <optional>
 #include <string>
 
 #include <grpcpp/server_context.h>
@@ -44,8 +45,13 @@ struct Caller {
 // Caller. Thread-safe.
 class Authenticator {
  public:
-  Authenticator(storage::Store* store, ServiceTokens service_tokens)
-      : store_(store), service_tokens_(std::move(service_tokens)) {}
+  // With `accept_client_certificates`, a call without a bearer token over mutual TLS
+  // authenticates as the service named by its verified client certificate's common name.
+  Authenticator(storage::Store* store, ServiceTokens service_tokens,
+                bool accept_client_certificates)
+      : store_(store),
+        service_tokens_(std::move(service_tokens)),
+        accept_client_certificates_(accept_client_certificates) {}
 
   // Returns the signed-in account. UNAUTHENTICATED without a valid token;
   // PERMISSION_DENIED for a service token.
@@ -58,8 +64,12 @@ class Authenticator {
  private:
   absl::StatusOr<Caller> Authenticate(const grpc::ServerContext& context) const;
 
+  // Returns the service named by the call's verified client certificate, if any.
+  std::optional<std::string> ClientCertificateService(const grpc::ServerContext& context) const;
+
   storage::Store* store_;
   ServiceTokens service_tokens_;
+  bool accept_client_certificates_;
 };
 
 }  // namespace accessdelegation::server

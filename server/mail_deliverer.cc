@@ -54,12 +54,13 @@ absl::Status WriteFileAtomically(const std::string& directory, const std::string
 
 MailDeliverer::MailDeliverer(storage::Store* store, const SecretBox* secret_box,
                              std::string mail_dir, std::string from_address,
-                             absl::Duration poll_interval)
+                             absl::Duration poll_interval, Metrics* metrics)
     : store_(store),
       secret_box_(secret_box),
       mail_dir_(std::move(mail_dir)),
       from_address_(std::move(from_address)),
-      poll_interval_(poll_interval) {}
+      poll_interval_(poll_interval),
+      metrics_(metrics) {}
 
 MailDeliverer::~MailDeliverer() { Stop(); }
 
@@ -104,6 +105,7 @@ int MailDeliverer::DeliverBatch() {
     const absl::Status status = Deliver(queued);
     if (status.ok()) {
       ++delivered;
+      if (metrics_ != nullptr) metrics_->RecordEmailDelivered();
       spdlog::info("outbox: delivered email {} (outbox id {}, attempt {})",
                    queued.email.message_id, queued.id, queued.attempts + 1);
       const absl::Status marked = store_->MarkEmailDelivered(queued.id);
@@ -114,6 +116,7 @@ int MailDeliverer::DeliverBatch() {
       }
       continue;
     }
+    if (metrics_ != nullptr) metrics_->RecordEmailFailed();
     spdlog::error("outbox: delivering email {} (outbox id {}) failed, retrying in {}: {}",
                   queued.email.message_id, queued.id, absl::FormatDuration(kRetryDelay),
                   status.ToString());

@@ -7,6 +7,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/metrics.h"
 #include "server/secrets.h"
 #include "storage/store.h"
 
@@ -20,8 +21,9 @@ namespace accessdelegation::server {
 // that the retry overwrites with the same content under the same name.
 class MailDeliverer {
  public:
+  // `metrics` may be null; otherwise it must outlive the deliverer.
   MailDeliverer(storage::Store* store, const SecretBox* secret_box, std::string mail_dir,
-                std::string from_address, absl::Duration poll_interval);
+                std::string from_address, absl::Duration poll_interval, Metrics* metrics);
   ~MailDeliverer();
 
   MailDeliverer(const MailDeliverer&) = delete;
@@ -45,6 +47,7 @@ class MailDeliverer {
   const std::string mail_dir_;
   const std::string from_address_;
   const absl::Duration poll_interval_;
+  Metrics* const metrics_;
 
   absl::Mutex mutex_;
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;

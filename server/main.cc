@@ -1,25 +1,30 @@
-// The AccessDelegation server: serves the gRPC API and delivers the outbox until it
-// receives SIGINT or SIGTERM.
+// The AccessDelegation server: serves the gRPC API, delivers the outbox and exposes
+// metrics until it receives SIGINT or SIGTERM.
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
+#include <iostream>
 #include <string>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/time/time.h"
+#include "server/environment_flags.h"
+#include "server/logging.h"
 #include "server/server.h"
+#include "server/version.h"
 
 ABSL_FLAG(std::string, listen_address, "127.0.0.1:50051",
-          "Address to serve gRPC on, host:port. Plaintext, so keep it on loopback or behind a "
-          "TLS-terminating proxy.");
+          "Address to serve gRPC on, host:port. Without TLS only loopback is allowed, unless "
+          "--allow_insecure_plaintext.");
 ABSL_FLAG(std::string, database_url, "",
           "PostgreSQL connection URL, such as postgresql://user@127.0.0.1:5432/accessdelegation. "
           "Required.");
-ABSL_FLAG(int, database_pool_size, 8, "Number of PostgreSQL connections in the pool.");
+ABSL_FLAG(int, database_pool_size, 8, "Number of PostgreSQL connections in the pool (1-256).");
 ABSL_FLAG(std::string, mail_dir, "var/mail",
           "Directory that receives outgoing emails as <message-id>.eml files.");
 ABSL_FLAG(std::string, portal_base_url, "http://localhost:8080",
@@ -37,11 +42,27 @@ ABSL_FLAG(std::string, secret_key_file, "var/secret.key",
 ABSL_FLAG(std::string, default_phone_region, "US",
           "Region (ISO 3166-1 alpha-2) for phone numbers given without a country code.");
 ABSL_FLAG(bool, apply_migrations, true, "Apply missing database migrations at start-up.");
+ABSL_FLAG(std::string, metrics_address, "127.0.0.1:9464",
+          "Address of the Prometheus /metrics HTTP endpoint, host:port; empty disables it.");
+ABSL_FLAG(absl::Duration, health_check_interval, absl::Seconds(1),
+          "How often to check the database for the health service, such as 1s.");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate chain for TLS; set with --tls_key_file. Without both, plaintext.");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key for TLS.");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "PEM CA certificate for mutual TLS: a client certificate it signed authenticates "
+          "its caller as the service named by the certificate's common name.");
+ABSL_FLAG(bool, allow_insecure_plaintext, false,
+          "Allow plaintext on a non-loopback address, for use behind a TLS-terminating proxy.");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
+          "How long in-flight calls may run after SIGTERM or SIGINT before they are cancelled.");
+ABSL_FLAG(std::string, log_format, "json", "Log format: json (one object per line) or text.");
 ABSL_FLAG(std::string, log_level, "info", "Log level: debug, info, warn or error.");
 
 namespace {
 
-// Blocks until SIGINT or SIGTERM arrives and returns its number.
+// Blocks until SIGINT or SIGTERM arrives and returns its number. The caller must have
+// blocked both signals in every thread.
 int WaitForStopSignal() {
   sigset_t signals;
   sigemptyset(&signals);
@@ -52,24 +73,7 @@ int WaitForStopSignal() {
   return received;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "Serves the AccessDelegation gRPC API: invitations, grants and access checks.\n"
-      "Usage: accessdelegation-server --database_url=postgresql://... [flags]");
-  absl::ParseCommandLine(argc, argv);
-
-  // Block the stop signals in every thread, so that only WaitForStopSignal takes them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
-  spdlog::set_level(spdlog::level::from_str(absl::GetFlag(FLAGS_log_level)));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %l %v", spdlog::pattern_time_type::utc);
-
+accessdelegation::server::Config ConfigFromFlags() {
   accessdelegation::server::Config config;
   config.listen_address = absl::GetFlag(FLAGS_listen_address);
   config.database_url = absl::GetFlag(FLAGS_database_url);
@@ -82,18 +86,61 @@ int main(int argc, char** argv) {
   config.secret_key_file = absl::GetFlag(FLAGS_secret_key_file);
   config.default_phone_region = absl::GetFlag(FLAGS_default_phone_region);
   config.apply_migrations = absl::GetFlag(FLAGS_apply_migrations);
+  config.metrics_address = absl::GetFlag(FLAGS_metrics_address);
+  config.health_check_interval = absl::GetFlag(FLAGS_health_check_interval);
+  config.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  config.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
+  config.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
+  config.allow_insecure_plaintext = absl::GetFlag(FLAGS_allow_insecure_plaintext);
+  return config;
+}
 
-  spdlog::info("accessdelegation-server starting");
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Serves the AccessDelegation gRPC API: invitations, grants and access checks.\n"
+      "Every flag can also be set by an environment variable: --database_url by\n"
+      "ACCESSDELEGATION_DATABASE_URL, and so on. Flags on the command line win.\n"
+      "Usage: accessdelegation-server --database_url=postgresql://... [flags]");
+  absl::FlagsUsageConfig usage_config;
+  usage_config.version_string = [] {
+    return std::string(accessdelegation::server::VersionString()) + "\n";
+  };
+  absl::SetFlagsUsageConfig(usage_config);
+
+  if (absl::Status status = accessdelegation::server::ApplyEnvironmentFlags("ACCESSDELEGATION_");
+      !status.ok()) {
+    std::cerr << "accessdelegation-server: " << status.message() << "\n";
+    return EXIT_FAILURE;
+  }
+  absl::ParseCommandLine(argc, argv);
+
+  if (absl::Status status = accessdelegation::server::ConfigureLogging(
+          absl::GetFlag(FLAGS_log_format), absl::GetFlag(FLAGS_log_level));
+      !status.ok()) {
+    std::cerr << "accessdelegation-server: " << status.message() << "\n";
+    return EXIT_FAILURE;
+  }
+
+  // Block the stop signals in every thread, so that only WaitForStopSignal takes them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  spdlog::info("accessdelegation-server {} starting", accessdelegation::server::VersionString());
   absl::StatusOr<std::unique_ptr<accessdelegation::server::Server>> server =
-      accessdelegation::server::Server::Start(config);
+      accessdelegation::server::Server::Start(ConfigFromFlags());
   if (!server.ok()) {
     spdlog::critical("start-up failed: {}", server.status().ToString());
     return EXIT_FAILURE;
   }
 
   const int signal_number = WaitForStopSignal();
-  spdlog::info("received signal {}; shutting down", signal_number);
-  (*server)->Shutdown(absl::Seconds(10));
+  spdlog::info("received {}; stopping", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+  (*server)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
   (*server)->Wait();
   spdlog::info("accessdelegation-server stopped");
   return EXIT_SUCCESS;

@@ -1,28 +1,10 @@
 #include "server/rpc_support.h"
 
-#include <spdlog/spdlog.h>
-
 #include <string>
 
 #include "absl/strings/str_cat.h"
 
 namespace accessdelegation::server {
-namespace {
-
-std::string RequestId(const grpc::ServerContext& context) {
-  const auto& metadata = context.client_metadata();
-  auto it = metadata.find("x-request-id");
-  if (it == metadata.end()) return "-";
-  // Cap what a caller can put into a log line.
-  return std::string(it->second.data(), std::min<size_t>(it->second.size(), 64));
-}
-
-bool IsServerFault(absl::StatusCode code) {
-  return code == absl::StatusCode::kInternal || code == absl::StatusCode::kUnavailable ||
-         code == absl::StatusCode::kUnknown || code == absl::StatusCode::kDataLoss;
-}
-
-}  // namespace
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
@@ -31,14 +13,6 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 
 grpc::Status CompleteRpc(const grpc::ServerContext& context, absl::string_view method,
                          const absl::Status& status) {
-  if (IsServerFault(status.code())) {
-    spdlog::error("rpc {} failed: code={} peer={} request_id={}: {}", std::string(method),
-                  absl::StatusCodeToString(status.code()), context.peer(), RequestId(context),
-                  std::string(status.message()));
-  } else if (spdlog::should_log(spdlog::level::debug)) {
-    spdlog::debug("rpc {} finished: code={} peer={} request_id={}", std::string(method),
-                  absl::StatusCodeToString(status.code()), context.peer(), RequestId(context));
-  }
   return ToGrpcStatus(status);
 }
 

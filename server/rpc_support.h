@@ -18,10 +18,8 @@ namespace accessdelegation::server {
 // the message is copied.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
-// Logs the outcome of a call and returns it as a grpc::Status. Failures that point at
-// the server (INTERNAL, UNAVAILABLE, UNKNOWN, DATA_LOSS) are logged as errors with the
-// method, the peer and the request id from "x-request-id" metadata; other outcomes at
-// debug level. No request field is logged.
+// Returns the outcome of handler `method` as a grpc::Status. The call interceptor logs
+// it with the call's annotations (see AnnotateCall).
 grpc::Status CompleteRpc(const grpc::ServerContext& context, absl::string_view method,
                          const absl::Status& status);
 

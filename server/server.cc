@@ -8,6 +8,9 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -16,7 +19,9 @@
 #include "server/access_delegation_service.h"
 #include "server/accounts_service.h"
 #include "server/auth.h"
+#include "server/call_interceptor.h"
 #include "server/mail_deliverer.h"
+#include "server/metrics.h"
 #include "server/secrets.h"
 #include "storage/store.h"
 
@@ -25,6 +30,15 @@ namespace {
 
 constexpr char kMailFrom[] = "Patient Portal <no-reply@portal.invalid>";
 constexpr int kMaxMessageBytes = 64 * 1024;
+// The services whose health follows the database's. The empty name is the server as a
+// whole, which standard health probes ask about.
+constexpr const char* kHealthServices[] = {"", "accessdelegation.v1.Accounts",
+                                           "accessdelegation.v1.AccessDelegation"};
+
+bool IsLoopbackAddress(const std::string& address) {
+  return absl::StartsWith(address, "127.") || absl::StartsWith(address, "localhost:") ||
+         absl::StartsWith(address, "[::1]:") || absl::StartsWith(address, "unix:");
+}
 
 absl::Status ValidateConfig(const Config& config) {
   if (config.listen_address.empty()) {
@@ -60,14 +74,68 @@ absl::Status ValidateConfig(const Config& config) {
   if (config.outbox_poll_interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("outbox_poll_interval must be positive");
   }
+  if (config.health_check_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("health_check_interval must be positive");
+  }
+  if (config.tls_cert_file.empty() != config.tls_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "tls_cert_file and tls_key_file go together; set both for TLS or neither");
+  }
+  const bool tls = !config.tls_cert_file.empty();
+  if (!tls && !config.tls_client_ca_file.empty()) {
+    return absl::InvalidArgumentError(
+        "tls_client_ca_file needs TLS; set tls_cert_file and tls_key_file too");
+  }
+  if (!tls && !config.allow_insecure_plaintext && !IsLoopbackAddress(config.listen_address)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "listen_address ", config.listen_address,
+        " is not loopback, and plaintext would expose tokens on the network; set "
+        "tls_cert_file and tls_key_file, or allow_insecure_plaintext behind a TLS proxy"));
+  }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadPemFile(const std::string& setting, const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(setting, ": cannot read ", path, "; check the path and permissions"));
+  }
+  std::string content((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  if (content.find("-----BEGIN ") == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(setting, ": ", path, " is not a PEM file"));
+  }
+  return content;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> BuildCredentials(const Config& config) {
+  if (config.tls_cert_file.empty()) return grpc::InsecureServerCredentials();
+
+  absl::StatusOr<std::string> cert = ReadPemFile("tls_cert_file", config.tls_cert_file);
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadPemFile("tls_key_file", config.tls_key_file);
+  if (!key.ok()) return key.status();
+
+  grpc::SslServerCredentialsOptions options(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  options.pem_key_cert_pairs.push_back({*std::move(key), *std::move(cert)});
+  if (!config.tls_client_ca_file.empty()) {
+    absl::StatusOr<std::string> client_ca =
+        ReadPemFile("tls_client_ca_file", config.tls_client_ca_file);
+    if (!client_ca.ok()) return client_ca.status();
+    options.pem_root_certs = *std::move(client_ca);
+    // A client certificate is optional, because end users authenticate with session
+    // tokens; one that is presented must verify against the CA.
+    options.client_certificate_request = GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(options);
 }
 
 class ServerImpl final : public Server {
  public:
   ServerImpl(std::unique_ptr<storage::Store> store, std::unique_ptr<SecretBox> secret_box,
              std::unique_ptr<Authenticator> authenticator, const Config& config)
-      : store_(std::move(store)),
+      : config_(config),
+        store_(std::move(store)),
         secret_box_(std::move(secret_box)),
         authenticator_(std::move(authenticator)),
         accounts_(store_.get(), authenticator_.get(),
@@ -75,43 +143,59 @@ class ServerImpl final : public Server {
         access_delegation_(store_.get(), authenticator_.get(), secret_box_.get(),
                            {config.invitation_ttl, config.portal_base_url}),
         deliverer_(store_.get(), secret_box_.get(), config.mail_dir, kMailFrom,
-                   config.outbox_poll_interval) {}
+                   config.outbox_poll_interval, &metrics_) {}
 
   ~ServerImpl() override {
     Shutdown(absl::ZeroDuration());
     Wait();
   }
 
-  absl::Status Listen(const std::string& address) {
+  absl::Status Listen(std::shared_ptr<grpc::ServerCredentials> credentials) {
+    if (!config_.metrics_address.empty()) {
+      if (absl::Status status = metrics_.Serve(config_.metrics_address); !status.ok()) {
+        return status;
+      }
+    }
+
     grpc::EnableDefaultHealthCheckService(true);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-
     grpc::ServerBuilder builder;
-    builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port_);
+    builder.AddListeningPort(config_.listen_address, std::move(credentials), &port_);
     builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
     builder.RegisterService(&accounts_);
     builder.RegisterService(&access_delegation_);
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+        interceptors;
+    interceptors.push_back(std::make_unique<CallInterceptorFactory>(&metrics_));
+    builder.experimental().SetInterceptorCreators(std::move(interceptors));
     server_ = builder.BuildAndStart();
     if (server_ == nullptr || port_ == 0) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot listen on ", address, "; is the port in use or the host wrong?"));
+      return absl::UnavailableError(absl::StrCat("cannot listen on ", config_.listen_address,
+                                                 "; is the port in use or the host wrong?"));
     }
-    server_->GetHealthCheckService()->SetServingStatus(true);
+
+    CheckHealth();
+    health_thread_ = std::thread([this] { MonitorHealth(); });
     deliverer_.Start();
     return absl::OkStatus();
   }
 
   int port() const override { return port_; }
+  int metrics_port() const override { return metrics_.port(); }
 
   void Shutdown(absl::Duration grace) override {
     {
       absl::MutexLock lock(&mutex_);
-      if (shut_down_) return;
-      shut_down_ = true;
+      if (shutting_down_) return;
+      shutting_down_ = true;
     }
+    spdlog::info("shutting down: health is NOT_SERVING, new calls are rejected, in-flight "
+                 "calls have {} to finish",
+                 absl::FormatDuration(grace));
+    if (health_thread_.joinable()) health_thread_.join();
     if (server_ != nullptr) {
-      server_->GetHealthCheckService()->SetServingStatus(false);
-      server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoSeconds(grace));
+      SetHealth(false);
+      server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(grace));
     }
     deliverer_.Stop();
     spdlog::info("server on port {} stopped", port_);
@@ -122,6 +206,44 @@ class ServerImpl final : public Server {
   }
 
  private:
+  void SetHealth(bool serving) {
+    grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+    for (const char* service : kHealthServices) health->SetServingStatus(service, serving);
+  }
+
+  // Sets health from whether the database answers and refreshes the metrics that mirror
+  // it. Logs each change of health once.
+  void CheckHealth() {
+    absl::StatusOr<storage::StoreStats> stats = store_->ReadStats();
+    const bool serving = stats.ok();
+    if (serving) metrics_.Update(*stats);
+    if (serving != serving_) {
+      if (serving) {
+        spdlog::info("database answers; health is SERVING");
+      } else {
+        spdlog::error("database check failed; health is NOT_SERVING: {}",
+                      stats.status().ToString());
+      }
+      serving_ = serving;
+    }
+    SetHealth(serving);
+  }
+
+  void MonitorHealth() {
+    while (true) {
+      {
+        absl::MutexLock lock(&mutex_);
+        if (mutex_.AwaitWithTimeout(absl::Condition(&shutting_down_),
+                                    config_.health_check_interval)) {
+          return;
+        }
+      }
+      CheckHealth();
+    }
+  }
+
+  const Config config_;
+  Metrics metrics_;
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<SecretBox> secret_box_;
   std::unique_ptr<Authenticator> authenticator_;
@@ -130,9 +252,13 @@ class ServerImpl final : public Server {
   MailDeliverer deliverer_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  std::thread health_thread_;
+  // Written only by CheckHealth, which runs on the start-up thread and then only on the
+  // health thread.
+  std::optional<bool> serving_;
 
   absl::Mutex mutex_;
-  bool shut_down_ ABSL_GUARDED_BY(mutex_) = false;
+  bool shutting_down_ ABSL_GUARDED_BY(mutex_) = false;
 };
 
 }  // namespace
@@ -140,10 +266,13 @@ class ServerImpl final : public Server {
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config) {
   if (absl::Status status = ValidateConfig(config); !status.ok()) return status;
   if (absl::Status status = InitializeCrypto(); !status.ok()) return status;
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = BuildCredentials(config);
+  if (!credentials.ok()) return credentials.status();
 
   absl::StatusOr<ServiceTokens> service_tokens = ServiceTokens::LoadFile(config.service_token_file);
   if (!service_tokens.ok()) return service_tokens.status();
-  if (service_tokens->size() == 0) {
+  const size_t service_token_count = service_tokens->size();
+  if (service_token_count == 0) {
     spdlog::warn("no service tokens configured: CreateAccount and CheckAccess will reject "
                  "every call; set --service_token_file");
   }
@@ -159,21 +288,26 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config) {
     absl::StatusOr<std::vector<int>> applied = storage::ApplyMigrations(config.database_url);
     if (!applied.ok()) return applied.status();
     spdlog::info("database schema is current; migrations applied now: {}",
-                 applied->empty() ? std::string("none")
-                                  : absl::StrJoin(*applied, ", "));
+                 applied->empty() ? std::string("none") : absl::StrJoin(*applied, ", "));
   }
   absl::StatusOr<std::unique_ptr<storage::Store>> store =
       storage::OpenPostgresStore(config.database_url, config.database_pool_size);
   if (!store.ok()) return store.status();
 
-  const size_t service_token_count = service_tokens->size();
-  auto authenticator = std::make_unique<Authenticator>(store->get(), *std::move(service_tokens));
+  auto authenticator = std::make_unique<Authenticator>(
+      store->get(), *std::move(service_tokens), !config.tls_client_ca_file.empty());
   auto server = std::make_unique<ServerImpl>(
       *std::move(store), std::make_unique<SecretBox>(*std::move(secret_box)),
       std::move(authenticator), config);
-  if (absl::Status status = server->Listen(config.listen_address); !status.ok()) return status;
-  spdlog::info("serving on {} (port {}), {} service token(s), mail to {}", config.listen_address,
-               server->port(), service_token_count, config.mail_dir);
+  if (absl::Status status = server->Listen(*std::move(credentials)); !status.ok()) return status;
+  spdlog::info("serving on {} (port {}, {}{}), {} service token(s), mail to {}, metrics {}",
+               config.listen_address, server->port(),
+               config.tls_cert_file.empty() ? "plaintext" : "TLS",
+               config.tls_client_ca_file.empty() ? "" : " with client certificates",
+               service_token_count, config.mail_dir,
+               server->metrics_port() == 0
+                   ? std::string("off")
+                   : absl::StrCat("on port ", server->metrics_port(), " at /metrics"));
   return server;
 }
 

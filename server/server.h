@@ -36,6 +36,21 @@ struct Config {
   absl::Duration outbox_poll_interval = absl::Milliseconds(200);
   // Whether to apply missing schema migrations at start-up.
   bool apply_migrations = true;
+  // Address of the Prometheus /metrics endpoint, "host:port"; empty disables it.
+  std::string metrics_address;
+  // How often the server checks that the database answers, for the health service and
+  // the metrics that mirror the database.
+  absl::Duration health_check_interval = absl::Seconds(1);
+  // PEM files of the server's TLS certificate chain and private key. Both or neither;
+  // without them the server speaks plaintext.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // PEM file of the CA that signs back ends' client certificates. When set, clients may
+  // present a certificate (mutual TLS); a verified one authenticates its caller as the
+  // service named by the certificate's common name, in place of a service token.
+  std::string tls_client_ca_file;
+  // Whether plaintext may listen on an address other than loopback.
+  bool allow_insecure_plaintext = false;
 };
 
 // Server is a running AccessDelegation gRPC server with its background email deliverer.
@@ -50,6 +65,9 @@ class Server {
 
   // The port the server listens on.
   virtual int port() const = 0;
+
+  // The port of the /metrics endpoint; 0 when it is disabled.
+  virtual int metrics_port() const = 0;
 
   // Stops accepting calls, lets in-flight calls finish within `grace`, stops the email
   // deliverer. Idempotent.

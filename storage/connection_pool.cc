@@ -1,5 +1,7 @@
 #include "storage/connection_pool.h"
 
+#include "absl/time/clock.h"
+
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -41,7 +43,12 @@ ConnectionPool::ConnectionPool(std::string database_url, int max_size, Initializ
 absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire() {
   {
     absl::MutexLock lock(&mu_);
-    while (idle_.empty() && open_count_ >= max_size_) released_.Wait(&mu_);
+    if (idle_.empty() && open_count_ >= max_size_) {
+      const absl::Time wait_start = absl::Now();
+      while (idle_.empty() && open_count_ >= max_size_) released_.Wait(&mu_);
+      ++waits_;
+      wait_time_ += absl::Now() - wait_start;
+    }
 
     if (!idle_.empty()) {
       std::unique_ptr<pqxx::connection> connection = std::move(idle_.back());
@@ -52,6 +59,16 @@ absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire() {
   }
   // The slot is reserved; connecting takes a network round trip, so it runs unlocked.
   return OpenConnection();
+}
+
+ConnectionPool::Usage ConnectionPool::GetUsage() const {
+  absl::MutexLock lock(&mu_);
+  Usage usage;
+  usage.max_size = max_size_;
+  usage.leased = open_count_ - static_cast<int>(idle_.size());
+  usage.waits = waits_;
+  usage.wait_time = wait_time_;
+  return usage;
 }
 
 absl::StatusOr<ConnectionPool::Lease> ConnectionPool::OpenConnection() {

@@ -10,6 +10,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 namespace accessdelegation::storage {
 
@@ -67,6 +68,16 @@ class ConnectionPool {
   // as the slowest call holding a connection.
   absl::StatusOr<Lease> Acquire() ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Usage is a snapshot of the pool's use since it was created.
+  struct Usage {
+    int max_size = 0;
+    int leased = 0;        // Connections lent out now.
+    int64_t waits = 0;     // Acquires that had to wait for a lease to end.
+    absl::Duration wait_time;  // Total time those Acquires waited.
+  };
+
+  Usage GetUsage() const ABSL_LOCKS_EXCLUDED(mu_);
+
  private:
   absl::StatusOr<Lease> OpenConnection() ABSL_LOCKS_EXCLUDED(mu_);
   void Release(std::unique_ptr<pqxx::connection> connection, bool discard) ABSL_LOCKS_EXCLUDED(mu_);
@@ -76,11 +87,13 @@ class ConnectionPool {
   const int max_size_;
   const Initializer initialize_;
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   absl::CondVar released_;  // Signaled when a connection is returned or closed.
   std::vector<std::unique_ptr<pqxx::connection>> idle_ ABSL_GUARDED_BY(mu_);
   // Connections that are idle, leased, or being opened.
   int open_count_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t waits_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Duration wait_time_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace accessdelegation::storage

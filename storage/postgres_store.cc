@@ -1,6 +1,7 @@
 #include "storage/postgres_store.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "storage/migrate.h"
 
@@ -16,6 +17,18 @@ void PrepareAllStatements(pqxx::connection& connection) {
 
 constexpr Statement kPing = {"ping", "SELECT 1"};
 
+// Counts for monitoring. Each count reads an index or a small table; invitations by
+// state is a full scan, which is fine at the sizes a monitoring interval sees.
+constexpr Statement kReadStats = {"read_stats", R"sql(
+SELECT 'outbox_backlog' AS name, count(*) AS value FROM outbox WHERE delivered_time IS NULL
+UNION ALL
+SELECT 'outbox_failing', count(*) FROM outbox WHERE delivered_time IS NULL AND attempts > 0
+UNION ALL
+SELECT 'live_grants', count(*) FROM grants WHERE revoke_time IS NULL
+UNION ALL
+SELECT 'invitations:' || state, count(*) FROM invitations GROUP BY state
+)sql"};
+
 }  // namespace
 
 void PrepareStatements(pqxx::connection& connection, std::initializer_list<Statement> statements) {
@@ -25,7 +38,7 @@ void PrepareStatements(pqxx::connection& connection, std::initializer_list<State
 PostgresStore::PostgresStore(const std::string& database_url, int pool_size)
     : pool_(database_url, pool_size, [](pqxx::connection& connection) {
         PrepareAllStatements(connection);
-        PrepareStatements(connection, {kPing});
+        PrepareStatements(connection, {kPing, kReadStats});
       }) {}
 
 absl::Status PostgresStore::CheckSchema() {
@@ -43,6 +56,35 @@ absl::Status PostgresStore::Ping() {
     txn.exec_prepared1(kPing.name);
     return absl::OkStatus();
   });
+}
+
+absl::StatusOr<StoreStats> PostgresStore::ReadStats() {
+  absl::StatusOr<StoreStats> stats =
+      Transact("ReadStats", [](pqxx::work& txn) -> absl::StatusOr<StoreStats> {
+        StoreStats stats;
+        for (const pqxx::row& row : txn.exec_prepared(kReadStats.name)) {
+          const std::string name = row["name"].as<std::string>();
+          const int64_t value = row["value"].as<int64_t>();
+          if (name == "outbox_backlog") {
+            stats.outbox_backlog = value;
+          } else if (name == "outbox_failing") {
+            stats.outbox_failing = value;
+          } else if (name == "live_grants") {
+            stats.live_grants = value;
+          } else if (absl::StartsWith(name, "invitations:")) {
+            stats.invitations_by_state.emplace_back(name.substr(sizeof("invitations:") - 1),
+                                                    value);
+          }
+        }
+        return stats;
+      });
+  if (!stats.ok()) return stats;
+  const ConnectionPool::Usage usage = pool_.GetUsage();
+  stats->pool_size = usage.max_size;
+  stats->pool_in_use = usage.leased;
+  stats->pool_waits = usage.waits;
+  stats->pool_wait_time = usage.wait_time;
+  return stats;
 }
 
 absl::StatusOr<std::unique_ptr<Store>> OpenPostgresStore(const std::string& database_url,

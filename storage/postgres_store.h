@@ -77,6 +77,7 @@ class PostgresStore final : public Store {
                                absl::Duration retry_after) override;
 
   absl::Status Ping() override;
+  absl::StatusOr<StoreStats> ReadStats() override;
 
  private:
   // Runs `body(txn)` in a new transaction and commits it if the returned status is OK;

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -120,6 +121,19 @@ struct QueuedEmail {
   OutboxEmail email;
   absl::Time create_time;
   int attempts = 0;
+};
+
+// StoreStats is a snapshot of the store for monitoring.
+struct StoreStats {
+  int pool_size = 0;            // Maximum connections in the pool.
+  int pool_in_use = 0;          // Connections lent to calls now.
+  int64_t pool_waits = 0;       // Calls that waited for a free connection, since start.
+  absl::Duration pool_wait_time;  // Total time of those waits.
+  int64_t outbox_backlog = 0;   // Emails not yet delivered.
+  int64_t outbox_failing = 0;   // Undelivered emails whose last attempt failed.
+  // Stored invitation states ("PENDING", ...) and how many invitations are in each.
+  std::vector<std::pair<std::string, int64_t>> invitations_by_state;
+  int64_t live_grants = 0;      // Grants in force.
 };
 
 // EmailContext is what the server needs to compose the email a change sends. `invitee`
@@ -255,6 +269,10 @@ class Store {
 
   // Returns OK when the database answers a trivial query.
   virtual absl::Status Ping() = 0;
+
+  // Returns counts for monitoring; doubles as a health check, since it queries the
+  // database.
+  virtual absl::StatusOr<StoreStats> ReadStats() = 0;
 };
 
 // Applies every migration in storage/migrations that the database lacks, in version

@@ -1,0 +1,45 @@
+#ifndef ACCESSDELEGATION_SERVER_CALL_INTERCEPTOR_H_
+#define ACCESSDELEGATION_SERVER_CALL_INTERCEPTOR_H_
+
+#include <grpcpp/server_context.h>
+#include <grpcpp/support/server_interceptor.h>
+
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "server/metrics.h"
+
+namespace accessdelegation::server {
+
+// The metadata key of the request id: read from the call if the caller sent one,
+// otherwise generated, and sent back in the response's initial metadata.
+inline constexpr char kRequestIdKey[] = "x-request-id";
+
+// Adds a field to the access log line of the call running in `context`, such as the
+// caller's kind or the id of a record the call touched. Fields must hold no secrets.
+// A no-op for calls that the interceptor does not see.
+void AnnotateCall(const grpc::ServerContextBase& context, absl::string_view key,
+                  absl::string_view value);
+
+// Returns the request id of the call running in `context`, or "-" if it has none.
+std::string RequestIdOf(const grpc::ServerContextBase& context);
+
+// CallInterceptorFactory creates, for every call, an interceptor that assigns the
+// request id, and on completion writes one access log line (method, code, duration,
+// peer, request id and the call's annotations) and records the call in `metrics`.
+class CallInterceptorFactory final
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  // `metrics` must outlive every call.
+  explicit CallInterceptorFactory(Metrics* metrics) : metrics_(metrics) {}
+
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override;
+
+ private:
+  Metrics* const metrics_;
+};
+
+}  // namespace accessdelegation::server
+
+#endif  // ACCESSDELEGATION_SERVER_CALL_INTERCEPTOR_H_
