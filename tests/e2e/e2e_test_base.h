@@ -161,6 +161,8 @@ class E2eTest : public ::testing::Test {
 
   // Invites `invitee` at `level` as the owner signed in on `owner`, then reads the
   // invitation token from the email sent to the invitee.
+  // NOTE: The token comes from the newest invitation email to the invitee that has arrived,
+  // so a test that invites the same address twice must wait for the second email itself.
   absl::StatusOr<SentInvitation> Invite(sdk::Client& owner, const Person& invitee,
                                         v1::AccessLevel level);
 
