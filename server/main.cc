@@ -12,6 +12,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/time/time.h"
 #include "server/environment_flags.h"
 #include "server/logging.h"
@@ -104,6 +105,10 @@ int main(int argc, char** argv) {
       "ACCESSDELEGATION_DATABASE_URL, and so on. Flags on the command line win.\n"
       "Usage: accessdelegation-server --database_url=postgresql://... [flags]");
   absl::FlagsUsageConfig usage_config;
+  usage_config.contains_help_flags = [](absl::string_view file) {
+    return absl::StrContains(file, "server/main.cc");
+  };
+  usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
   usage_config.version_string = [] {
     return std::string(accessdelegation::server::VersionString()) + "\n";
   };

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "grpc/health/v1/health.pb.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
@@ -157,6 +158,9 @@ class ServerImpl final : public Server {
       }
     }
 
+    // Referencing the health messages links their descriptors in, so that reflection
+    // can describe grpc.health.v1.Health; gRPC's built-in service serves it.
+    grpc::health::v1::HealthCheckRequest::descriptor();
     grpc::EnableDefaultHealthCheckService(true);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
