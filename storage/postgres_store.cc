@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
+#include "storage/audit.h"
 #include "storage/migrate.h"
 
 namespace accessdelegation::storage {
@@ -13,6 +14,7 @@ void PrepareAllStatements(pqxx::connection& connection) {
   PrepareInvitationStatements(connection);
   PrepareGrantStatements(connection);
   PrepareOutboxStatements(connection);
+  PrepareAuditStatements(connection);
 }
 
 constexpr Statement kPing = {"ping", "SELECT 1"};

@@ -128,6 +128,8 @@ void PrepareAccountStatements(pqxx::connection& connection);
 void PrepareInvitationStatements(pqxx::connection& connection);
 void PrepareGrantStatements(pqxx::connection& connection);
 void PrepareOutboxStatements(pqxx::connection& connection);
+// Registers the statements of InsertAuditEvent and RecordGrantChange (storage/audit.h).
+void PrepareAuditStatements(pqxx::connection& connection);
 
 // Steps shared between the method files. Each runs inside the caller's transaction and
 // throws pqxx exceptions.

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "accessdelegation/v1/resources.pb.h"
+#include "storage/audit.h"
 
 namespace accessdelegation::storage {
 
