@@ -48,9 +48,10 @@ expect_file "${prefix}/${libdir}/libaccessdelegation_sdk.a"
 expect_file "${prefix}/${libdir}/libaccessdelegation_proto.a"
 expect_file "${prefix}/${libdir}/cmake/AccessDelegation/AccessDelegationConfig.cmake"
 expect_file "${prefix}/${libdir}/cmake/AccessDelegation/AccessDelegationConfigVersion.cmake"
-# Only the SDK side is installed: no server, storage library or test binaries.
+# Only the SDK side is installed: no server, storage library or test binaries, and none of
+# the grpc.health.v1 files that the proto library compiles in.
 unexpected="$(find "${prefix}" -type f \( -path '*/bin/*' -o -name '*storage*' \
-  -o -name '*server*' -o -name '*test*' \))"
+  -o -name '*server*' -o -name '*test*' -o -name '*health*' \))"
 [[ -z "${unexpected}" ]] || fail "files outside the SDK were installed: ${unexpected}"
 ((failures == 0)) || exit 1
 
