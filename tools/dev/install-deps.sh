@@ -21,6 +21,8 @@ packages=(
   ca-certificates curl
   # JSON on the command line, for the buf curl examples in README.md.
   jq
+  # Python stubs of the API (build/python) and the Python client test.
+  python3-grpcio python3-grpc-tools python3-protobuf
 )
 
 # npm may come from outside apt (for example a NodeSource nodejs that bundles npm), and
