@@ -130,6 +130,7 @@ Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
       retry_(options.retry),
       accounts_(v1::Accounts::NewStub(channel_)),
       access_delegation_(v1::AccessDelegation::NewStub(channel_)),
+      access_history_(v1::AccessHistory::NewStub(channel_)),
       bearer_token_(std::move(options.bearer_token)) {}
 
 void Client::set_bearer_token(std::string token) {
@@ -217,6 +218,24 @@ absl::StatusOr<v1::SignOutResponse> Client::SignOut(const v1::SignOutRequest& re
 absl::StatusOr<v1::GetAccountResponse> Client::GetAccount(const v1::GetAccountRequest& request,
                                                           const CallOptions& call) {
   return Call(*accounts_, &v1::Accounts::Stub::GetAccount, request, call, Idempotency::kRead);
+}
+
+absl::StatusOr<v1::ChangePasswordResponse> Client::ChangePassword(
+    const v1::ChangePasswordRequest& request, const CallOptions& call) {
+  return Call(*accounts_, &v1::Accounts::Stub::ChangePassword, request, call,
+              Idempotency::kWrite);
+}
+
+absl::StatusOr<v1::DeleteAccountResponse> Client::DeleteAccount(
+    const v1::DeleteAccountRequest& request, const CallOptions& call) {
+  return Call(*accounts_, &v1::Accounts::Stub::DeleteAccount, request, call,
+              Idempotency::kWrite);
+}
+
+absl::StatusOr<v1::ListAuditEventsResponse> Client::ListAuditEvents(
+    const v1::ListAuditEventsRequest& request, const CallOptions& call) {
+  return Call(*access_history_, &v1::AccessHistory::Stub::ListAuditEvents, request, call,
+              Idempotency::kRead);
 }
 
 absl::StatusOr<v1::CreateInvitationResponse> Client::CreateInvitation(

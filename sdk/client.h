@@ -16,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "accessdelegation/v1/access_delegation.grpc.pb.h"
+#include "accessdelegation/v1/access_history.grpc.pb.h"
 #include "accessdelegation/v1/accounts.grpc.pb.h"
 
 // C++ client of the AccessDelegation API.
@@ -217,6 +218,19 @@ class Client {
   // Calls Accounts.GetAccount, which needs a session token.
   absl::StatusOr<v1::GetAccountResponse> GetAccount(const v1::GetAccountRequest& request = {},
                                                     const CallOptions& call = {});
+  // Calls Accounts.ChangePassword, which needs a session token. A write: retried only with
+  // CallOptions.retry_write.
+  absl::StatusOr<v1::ChangePasswordResponse> ChangePassword(
+      const v1::ChangePasswordRequest& request, const CallOptions& call = {});
+  // Calls Accounts.DeleteAccount, which needs a session token, or a service token and an
+  // account_id. A write: retried only with CallOptions.retry_write.
+  absl::StatusOr<v1::DeleteAccountResponse> DeleteAccount(
+      const v1::DeleteAccountRequest& request = {}, const CallOptions& call = {});
+  // Calls AccessHistory.ListAuditEvents, which needs a session or a service token.
+  // NOTE: the client has no method for the server stream AccessHistory.WatchAccessChanges.
+  // Call it on a v1::AccessHistory::Stub over a channel to the same target.
+  absl::StatusOr<v1::ListAuditEventsResponse> ListAuditEvents(
+      const v1::ListAuditEventsRequest& request = {}, const CallOptions& call = {});
 
   // Calls AccessDelegation.CreateInvitation, which needs the owner's session token.
   absl::StatusOr<v1::CreateInvitationResponse> CreateInvitation(
@@ -276,6 +290,7 @@ class Client {
   const RetryPolicy retry_;
   const std::unique_ptr<v1::Accounts::Stub> accounts_;
   const std::unique_ptr<v1::AccessDelegation::Stub> access_delegation_;
+  const std::unique_ptr<v1::AccessHistory::Stub> access_history_;
 
   // Error that every call returns without being sent, when Connect got invalid options,
   // and OK otherwise. Set only before Connect returns the client.

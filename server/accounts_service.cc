@@ -1,6 +1,10 @@
 #include "server/accounts_service.h"
 
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/ascii.h"
 #include "absl/time/clock.h"
+#include "server/actor.h"
 #include "server/call_interceptor.h"
 #include "server/rpc_support.h"
 #include "server/secrets.h"
@@ -65,7 +69,7 @@ absl::Status AccountsService::DoCreateAccount(const grpc::ServerContext& context
 
   storage::NewAccount account = profile->ToNewAccount(*std::move(password_hash));
   account.email = *email;
-  absl::StatusOr<storage::AccountRecord> created = store_->CreateAccount(account);
+  absl::StatusOr<storage::AccountRecord> created = store_->CreateAccount(ActorFor(context, *caller), account);
   if (!created.ok()) {
     return RewordStatus(created.status(), absl::StatusCode::kAlreadyExists,
                         "email: an account with this email already exists");
@@ -105,7 +109,8 @@ absl::Status AccountsService::DoSignUp(const grpc::ServerContext& context,
 
   const storage::NewAccount account = profile->ToNewAccount(*std::move(password_hash));
   absl::StatusOr<storage::AccountRecord> created =
-      store_->SignUpWithInvitation(token_hash, account, absl::Now());
+      store_->SignUpWithInvitation(AnonymousActorFor(context, ""), token_hash, account,
+                                   absl::Now());
   if (!created.ok()) {
     absl::Status status =
         RewordStatus(created.status(), absl::StatusCode::kNotFound, kDeadInvitationMessage);
@@ -144,6 +149,7 @@ absl::Status AccountsService::DoSignIn(const grpc::ServerContext& context,
   if (!VerifyPassword(request.password(), credentials->password_hash)) {
     AnnotateCall(context, "account_id", credentials->account_id);
     AnnotateCall(context, "outcome", "wrong password");
+    RecordSignIn(context, credentials->account_id, "account.sign_in_failed");
     return absl::UnauthenticatedError(kBadCredentialsMessage);
   }
 
@@ -156,6 +162,7 @@ absl::Status AccountsService::DoSignIn(const grpc::ServerContext& context,
   }
   absl::StatusOr<storage::AccountRecord> account = store_->GetAccount(credentials->account_id);
   if (!account.ok()) return account.status();
+  RecordSignIn(context, credentials->account_id, "account.signed_in");
 
   response.set_session_token(token);
   ToProto(expire_time, response.mutable_expire_time());
@@ -179,6 +186,99 @@ grpc::Status AccountsService::GetAccount(grpc::ServerContext* context,
   absl::StatusOr<storage::AccountRecord> account = store_->GetAccount(caller->account_id);
   if (account.ok()) ToProto(*account, response->mutable_account());
   return CompleteRpc(*context, "GetAccount", account.status());
+}
+
+void AccountsService::RecordSignIn(const grpc::ServerContext& context,
+                                   const std::string& account_id, const std::string& action) {
+  // The sign-in outcome stands without its audit row, so a failure here is only logged.
+  absl::Status status =
+      store_->RecordAccountEvent(AnonymousActorFor(context, account_id), account_id, action);
+  if (!status.ok()) {
+    spdlog::error("request {}: writing the {} audit event of account {} failed: {}",
+                  RequestIdOf(context), action, account_id, status.ToString());
+  }
+}
+
+grpc::Status AccountsService::ChangePassword(grpc::ServerContext* context,
+                                             const v1::ChangePasswordRequest* request,
+                                             v1::ChangePasswordResponse* response) {
+  return CompleteRpc(*context, "ChangePassword",
+                     DoChangePassword(*context, *request, *response));
+}
+
+absl::Status AccountsService::DoChangePassword(const grpc::ServerContext& context,
+                                               const v1::ChangePasswordRequest& request,
+                                               v1::ChangePasswordResponse& response) {
+  absl::StatusOr<Caller> caller = authenticator_->RequireSession(context);
+  if (!caller.ok()) return caller.status();
+  AnnotateCall(context, "account_id", caller->account_id);
+  if (request.current_password().empty()) {
+    return absl::InvalidArgumentError("current_password is required");
+  }
+  if (absl::Status status = ValidateNewPassword("new_password", request.new_password());
+      !status.ok()) {
+    return status;
+  }
+
+  absl::StatusOr<storage::Credentials> credentials =
+      store_->FindCredentialsById(caller->account_id);
+  if (!credentials.ok()) return credentials.status();
+  if (request.current_password().size() > kMaxPasswordBytes ||
+      !VerifyPassword(request.current_password(), credentials->password_hash)) {
+    AnnotateCall(context, "outcome", "wrong current password");
+    return absl::PermissionDeniedError("current_password is incorrect");
+  }
+  absl::StatusOr<std::string> password_hash = HashPassword(request.new_password());
+  if (!password_hash.ok()) return password_hash.status();
+
+  absl::StatusOr<int> ended = store_->ChangePassword(
+      ActorFor(context, *caller), caller->account_id, *password_hash, caller->token_hash);
+  if (!ended.ok()) return ended.status();
+  response.set_ended_session_count(*ended);
+  return absl::OkStatus();
+}
+
+grpc::Status AccountsService::DeleteAccount(grpc::ServerContext* context,
+                                            const v1::DeleteAccountRequest* request,
+                                            v1::DeleteAccountResponse* response) {
+  return CompleteRpc(*context, "DeleteAccount", DoDeleteAccount(*context, *request, *response));
+}
+
+absl::Status AccountsService::DoDeleteAccount(const grpc::ServerContext& context,
+                                              const v1::DeleteAccountRequest& request,
+                                              v1::DeleteAccountResponse& response) {
+  absl::StatusOr<Caller> caller = authenticator_->RequireSession(context);
+  if (absl::IsPermissionDenied(caller.status())) caller = authenticator_->RequireService(context);
+  if (!caller.ok()) return caller.status();
+
+  std::string account_id;
+  if (caller->kind == Caller::Kind::kSession) {
+    account_id = caller->account_id;
+    if (!request.account_id().empty() &&
+        absl::AsciiStrToLower(request.account_id()) != account_id) {
+      return absl::PermissionDeniedError(
+          "account_id: a session may delete only its own account; leave it empty");
+    }
+  } else {
+    if (request.account_id().empty()) {
+      return absl::InvalidArgumentError("account_id is required with a service token");
+    }
+    if (absl::Status status = ValidateUuid("account_id", request.account_id()); !status.ok()) {
+      return status;
+    }
+    account_id = absl::AsciiStrToLower(request.account_id());
+  }
+  AnnotateCall(context, "account_id", account_id);
+
+  absl::StatusOr<storage::AccountDeletion> deletion =
+      store_->DeleteAccount(ActorFor(context, *caller), account_id);
+  if (!deletion.ok()) {
+    return RewordStatus(deletion.status(), absl::StatusCode::kNotFound,
+                        "account_id: no live account has this id");
+  }
+  response.set_revoked_grant_count(deletion->revoked_grants);
+  response.set_canceled_invitation_count(deletion->canceled_invitations);
+  return absl::OkStatus();
 }
 
 }  // namespace accessdelegation::server

@@ -33,6 +33,11 @@ class AccountsService final : public v1::Accounts::Service {
                        v1::SignOutResponse* response) override;
   grpc::Status GetAccount(grpc::ServerContext* context, const v1::GetAccountRequest* request,
                           v1::GetAccountResponse* response) override;
+  grpc::Status ChangePassword(grpc::ServerContext* context,
+                              const v1::ChangePasswordRequest* request,
+                              v1::ChangePasswordResponse* response) override;
+  grpc::Status DeleteAccount(grpc::ServerContext* context, const v1::DeleteAccountRequest* request,
+                             v1::DeleteAccountResponse* response) override;
 
  private:
   // The fields shared by CreateAccount and SignUp, checked and normalized.
@@ -62,6 +67,16 @@ class AccountsService final : public v1::Accounts::Service {
                         v1::SignUpResponse& response);
   absl::Status DoSignIn(const grpc::ServerContext& context, const v1::SignInRequest& request,
                         v1::SignInResponse& response);
+  absl::Status DoChangePassword(const grpc::ServerContext& context,
+                                const v1::ChangePasswordRequest& request,
+                                v1::ChangePasswordResponse& response);
+  absl::Status DoDeleteAccount(const grpc::ServerContext& context,
+                               const v1::DeleteAccountRequest& request,
+                               v1::DeleteAccountResponse& response);
+
+  // Writes a sign-in audit event; a failure is logged and does not fail the sign-in.
+  void RecordSignIn(const grpc::ServerContext& context, const std::string& account_id,
+                    const std::string& action);
 
   storage::Store* const store_;
   const Authenticator* const authenticator_;

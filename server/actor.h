@@ -15,8 +15,7 @@ storage::Actor ActorFor(const grpc::ServerContext& context, const Caller& caller
 // Returns the actor for a call that has no authenticated caller yet, such as SignIn or
 // SignUp: kind "account" with the given id ("" when unknown), and the call's request id
 // and peer.
-storage::Actor AnonymousActorFor(const grpc::ServerContext& context,
-                                 const std::string& account_id);
+storage::Actor AnonymousActorFor(const grpc::ServerContext& context, const std::string& account_id);
 
 }  // namespace accessdelegation::server
 

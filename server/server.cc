@@ -18,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "server/access_delegation_service.h"
+#include "server/access_history_service.h"
 #include "server/accounts_service.h"
 #include "server/auth.h"
 #include "server/call_interceptor.h"
@@ -143,6 +144,8 @@ class ServerImpl final : public Server {
                   {config.session_ttl, config.default_phone_region}),
         access_delegation_(store_.get(), authenticator_.get(), secret_box_.get(),
                            {config.invitation_ttl, config.portal_base_url}),
+        access_history_(store_.get(), authenticator_.get(),
+                        {PageTokenKeyFromSecretFile(config.secret_key_file)}),
         deliverer_(store_.get(), secret_box_.get(), config.mail_dir, kMailFrom,
                    config.outbox_poll_interval, &metrics_) {}
 
@@ -168,6 +171,7 @@ class ServerImpl final : public Server {
     builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
     builder.RegisterService(&accounts_);
     builder.RegisterService(&access_delegation_);
+    builder.RegisterService(&access_history_);
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
         interceptors;
     interceptors.push_back(std::make_unique<CallInterceptorFactory>(&metrics_));
@@ -253,6 +257,7 @@ class ServerImpl final : public Server {
   std::unique_ptr<Authenticator> authenticator_;
   AccountsService accounts_;
   AccessDelegationService access_delegation_;
+  AccessHistoryService access_history_;
   MailDeliverer deliverer_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;

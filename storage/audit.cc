@@ -2,6 +2,7 @@
 
 #include <pqxx/pqxx>
 
+#include "absl/strings/str_format.h"
 #include "storage/pg_types.h"
 #include "storage/postgres_store.h"
 
@@ -27,10 +28,38 @@ INSERT INTO grant_changes (grant_id, owner_account_id, delegate_account_id, chan
 VALUES ($1::uuid, $2::uuid, $3::uuid, $4, $5)
 )sql"};
 
+// Appends `text` to `json` as a JSON string literal.
+void AppendJsonString(const std::string& text, std::string& json) {
+  json += '"';
+  for (const char c : text) {
+    if (c == '"' || c == '\\') {
+      json += '\\';
+      json += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      json += absl::StrFormat("\\u%04x", static_cast<int>(c));
+    } else {
+      json += c;
+    }
+  }
+  json += '"';
+}
+
 }  // namespace
 
 void PrepareAuditStatements(pqxx::connection& connection) {
   PrepareStatements(connection, {kInsertAuditEvent, kLockGrantChanges, kInsertGrantChange});
+}
+
+std::string JsonObject(std::initializer_list<std::pair<std::string, std::string>> members) {
+  std::string json = "{";
+  for (const auto& [name, value] : members) {
+    if (json.size() > 1) json += ',';
+    AppendJsonString(name, json);
+    json += ':';
+    AppendJsonString(value, json);
+  }
+  json += '}';
+  return json;
 }
 
 void InsertAuditEvent(pqxx::transaction_base& txn, const Actor& actor,
@@ -45,9 +74,8 @@ void InsertAuditEvent(pqxx::transaction_base& txn, const Actor& actor,
 }
 
 void RecordGrantChange(pqxx::transaction_base& txn, const std::string& grant_id,
-                       const std::string& owner_account_id,
-                       const std::string& delegate_account_id, const std::string& change,
-                       const std::string& access_level) {
+                       const std::string& owner_account_id, const std::string& delegate_account_id,
+                       const std::string& change, const std::string& access_level) {
   txn.exec_prepared(kLockGrantChanges.name, kGrantChangesLockKey);
   txn.exec_prepared0(kInsertGrantChange.name, grant_id, owner_account_id, delegate_account_id,
                      change, access_level);

@@ -1,7 +1,9 @@
 #ifndef ACCESSDELEGATION_STORAGE_AUDIT_H_
 #define ACCESSDELEGATION_STORAGE_AUDIT_H_
 
+#include <initializer_list>
 #include <string>
+#include <utility>
 
 // Forward-declared so that store.h, which includes this header, does not pull in libpqxx.
 namespace pqxx {
@@ -29,6 +31,10 @@ void InsertAuditEvent(pqxx::transaction_base& txn, const Actor& actor,
                       const std::string& target_id, const std::string& before_json,
                       const std::string& after_json);
 
+// Returns a JSON object with the given string members, in order, escaped per RFC 8259.
+// For example, JsonObject({{"state", "PENDING"}}) returns {"state":"PENDING"}.
+std::string JsonObject(std::initializer_list<std::pair<std::string, std::string>> members);
+
 // Appends a grant change to the change stream read by WatchAccessChanges. change is
 // "CREATED", "LEVEL_CHANGED", "REVOKED" or "EXPIRED"; access_level "FULL"/"APPOINTMENTS_ONLY".
 //
@@ -36,9 +42,8 @@ void InsertAuditEvent(pqxx::transaction_base& txn, const Actor& actor,
 // commit one after another and the stream's ids become visible in increasing order. Call it
 // after the transaction's other writes, so the lock is held briefly. Throws pqxx exceptions.
 void RecordGrantChange(pqxx::transaction_base& txn, const std::string& grant_id,
-                       const std::string& owner_account_id,
-                       const std::string& delegate_account_id, const std::string& change,
-                       const std::string& access_level);
+                       const std::string& owner_account_id, const std::string& delegate_account_id,
+                       const std::string& change, const std::string& access_level);
 
 }  // namespace accessdelegation::storage
 

@@ -1,4 +1,5 @@
 #include "absl/strings/str_cat.h"
+#include "storage/audit.h"
 #include "storage/pg_types.h"
 #include "storage/postgres_store.h"
 
@@ -18,15 +19,22 @@ constexpr Statement kSelectAccount = {"select_account", R"sql(
 SELECT id::text AS id, email, first_name, last_name, phone_e164,
        unix_micros(create_time) AS create_time
 FROM accounts
-WHERE id = $1::uuid
+WHERE id = $1::uuid AND delete_time IS NULL
 )sql"};
 
 constexpr Statement kSelectAccountIdByEmail = {"select_account_id_by_email", R"sql(
 SELECT id::text AS id FROM accounts WHERE email_normalized = $1
 )sql"};
 
+// Deleted accounts have a tombstone email_normalized, so no typed email finds them.
 constexpr Statement kSelectCredentials = {"select_credentials", R"sql(
 SELECT id::text AS id, password_hash FROM accounts WHERE email_normalized = $1
+)sql"};
+
+constexpr Statement kSelectCredentialsById = {"select_credentials_by_id", R"sql(
+SELECT id::text AS id, password_hash
+FROM accounts
+WHERE id = $1::uuid AND delete_time IS NULL
 )sql"};
 
 // Locks the invitation so that two sign-ups with one token run one after the other and
@@ -49,7 +57,7 @@ UPDATE invitations SET signup_used = true WHERE id = $1::uuid
 // rather than a foreign-key error.
 constexpr Statement kInsertSession = {"insert_session", R"sql(
 INSERT INTO sessions (token_hash, account_id, expire_time)
-SELECT $1::bytea, id, $3::timestamptz FROM accounts WHERE id = $2::uuid
+SELECT $1::bytea, id, $3::timestamptz FROM accounts WHERE id = $2::uuid AND delete_time IS NULL
 )sql"};
 
 constexpr Statement kSelectLiveSession = {"select_live_session", R"sql(
@@ -60,6 +68,48 @@ WHERE token_hash = $1 AND end_time IS NULL AND expire_time > $2::timestamptz
 
 constexpr Statement kEndSession = {"end_session", R"sql(
 UPDATE sessions SET end_time = now() WHERE token_hash = $1 AND end_time IS NULL
+)sql"};
+
+constexpr Statement kSetPasswordHash = {"set_password_hash", R"sql(
+UPDATE accounts SET password_hash = $2 WHERE id = $1::uuid AND delete_time IS NULL
+)sql"};
+
+// Ends the account's live sessions except the one whose token hash is $2 (any bytes that
+// match no session, such as empty, end them all).
+constexpr Statement kEndOtherSessions = {"end_other_sessions", R"sql(
+UPDATE sessions SET end_time = now()
+WHERE account_id = $1::uuid AND end_time IS NULL AND token_hash <> $2
+)sql"};
+
+// Marks the account deleted. The tombstone email_normalized contains a ':' after
+// "deleted", and no email that validation accepts starts that way, so it never collides.
+constexpr Statement kMarkAccountDeleted = {"mark_account_deleted", R"sql(
+UPDATE accounts
+SET delete_time = now(), password_hash = '', email_normalized = 'deleted:' || id::text
+WHERE id = $1::uuid AND delete_time IS NULL
+RETURNING email
+)sql"};
+
+// Cancels the live invitations the account sent, and the ACCEPTED ones it accepted as
+// invitee: those wait for an owner's confirmation that must no longer create a grant.
+constexpr Statement kCancelInvitationsOfAccount = {"cancel_invitations_of_account", R"sql(
+UPDATE invitations
+SET state = 'CANCELED', update_time = now()
+WHERE (owner_account_id = $1::uuid AND state IN ('PENDING', 'ACCEPTED'))
+   OR (invitee_account_id = $1::uuid AND state = 'ACCEPTED')
+RETURNING id::text AS id, owner_account_id::text AS owner_account_id,
+          (owner_account_id = $1::uuid) AS as_owner
+)sql"};
+
+// The previous state is not returned by UPDATE ... RETURNING, so the audit rows record
+// only the new state.
+constexpr Statement kRevokeGrantsOfAccount = {"revoke_grants_of_account", R"sql(
+UPDATE grants
+SET revoke_time = now(), update_time = now()
+WHERE (owner_account_id = $1::uuid OR delegate_account_id = $1::uuid)
+  AND revoke_time IS NULL
+RETURNING id::text AS id, owner_account_id::text AS owner_account_id,
+          delegate_account_id::text AS delegate_account_id, access_level
 )sql"};
 
 // Inserts an account under `email`; nullopt if an account has the same email, ignoring
@@ -77,12 +127,57 @@ absl::Status EmailTakenError() {
   return absl::AlreadyExistsError("an account with this email already exists");
 }
 
+// Writes the "account.created" audit event. The actor of a sign-up is the new account.
+void AuditAccountCreated(pqxx::transaction_base& txn, Actor actor, const AccountRecord& account) {
+  if (actor.kind == "account" && actor.id.empty()) actor.id = account.id;
+  InsertAuditEvent(txn, actor, account.id, "account.created", "account", account.id, "{}",
+                   JsonObject({{"email", account.email},
+                               {"first_name", account.first_name},
+                               {"last_name", account.last_name},
+                               {"phone_e164", account.phone_e164}}));
+}
+
+// Cancels the invitations DeleteAccount ends and audits each; returns how many.
+int CancelInvitationsOfAccount(pqxx::transaction_base& txn, const Actor& actor,
+                               const std::string& account_id) {
+  const pqxx::result canceled = txn.exec_prepared(kCancelInvitationsOfAccount.name, account_id);
+  for (const pqxx::row& row : canceled) {
+    const std::string reason =
+        row["as_owner"].as<bool>() ? "owner account deleted" : "invitee account deleted";
+    InsertAuditEvent(txn, actor, ReadText(row["owner_account_id"]), "invitation.canceled",
+                     "invitation", ReadText(row["id"]), "{}",
+                     JsonObject({{"state", "CANCELED"}, {"reason", reason}}));
+  }
+  return static_cast<int>(canceled.size());
+}
+
+// Revokes the grants DeleteAccount ends, audits each and records each as a REVOKED grant
+// change; returns how many. The grant changes come last because RecordGrantChange locks.
+int RevokeGrantsOfAccount(pqxx::transaction_base& txn, const Actor& actor,
+                          const std::string& account_id) {
+  const pqxx::result revoked = txn.exec_prepared(kRevokeGrantsOfAccount.name, account_id);
+  for (const pqxx::row& row : revoked) {
+    InsertAuditEvent(txn, actor, ReadText(row["owner_account_id"]), "grant.revoked", "grant",
+                     ReadText(row["id"]), "{}",
+                     JsonObject({{"revoked", "true"}, {"reason", "account deleted"}}));
+  }
+  for (const pqxx::row& row : revoked) {
+    RecordGrantChange(txn, ReadText(row["id"]), ReadText(row["owner_account_id"]),
+                      ReadText(row["delegate_account_id"]), "REVOKED",
+                      ReadText(row["access_level"]));
+  }
+  return static_cast<int>(revoked.size());
+}
+
 }  // namespace
 
 void PrepareAccountStatements(pqxx::connection& connection) {
   PrepareStatements(connection, {kInsertAccount, kSelectAccount, kSelectAccountIdByEmail,
-                                 kSelectCredentials, kLockInvitationForSignUp, kMarkSignUpUsed,
-                                 kInsertSession, kSelectLiveSession, kEndSession});
+                                 kSelectCredentials, kSelectCredentialsById,
+                                 kLockInvitationForSignUp, kMarkSignUpUsed, kInsertSession,
+                                 kSelectLiveSession, kEndSession, kSetPasswordHash,
+                                 kEndOtherSessions, kMarkAccountDeleted,
+                                 kCancelInvitationsOfAccount, kRevokeGrantsOfAccount});
 }
 
 AccountRecord AccountFromRow(const pqxx::row& row) {
@@ -110,15 +205,18 @@ std::optional<std::string> SelectAccountIdByEmail(pqxx::transaction_base& txn,
   return ReadText(result[0]["id"]);
 }
 
-absl::StatusOr<AccountRecord> PostgresStore::CreateAccount(const NewAccount& account) {
+absl::StatusOr<AccountRecord> PostgresStore::CreateAccount(const Actor& actor,
+                                                           const NewAccount& account) {
   return Transact("CreateAccount", [&](pqxx::work& txn) -> absl::StatusOr<AccountRecord> {
     std::optional<AccountRecord> inserted = InsertAccount(txn, account.email, account);
     if (!inserted.has_value()) return EmailTakenError();
+    AuditAccountCreated(txn, actor, *inserted);
     return *std::move(inserted);
   });
 }
 
-absl::StatusOr<AccountRecord> PostgresStore::SignUpWithInvitation(const std::string& token_hash,
+absl::StatusOr<AccountRecord> PostgresStore::SignUpWithInvitation(const Actor& actor,
+                                                                  const std::string& token_hash,
                                                                   const NewAccount& account,
                                                                   absl::Time now) {
   return Transact("SignUpWithInvitation", [&](pqxx::work& txn) -> absl::StatusOr<AccountRecord> {
@@ -134,6 +232,7 @@ absl::StatusOr<AccountRecord> PostgresStore::SignUpWithInvitation(const std::str
     if (!inserted.has_value()) return EmailTakenError();
 
     txn.exec_prepared0(kMarkSignUpUsed.name, ReadText(invitation[0]["id"]));
+    AuditAccountCreated(txn, actor, *inserted);
     return *std::move(inserted);
   });
 }
@@ -143,6 +242,18 @@ absl::StatusOr<Credentials> PostgresStore::FindCredentials(const std::string& em
     const pqxx::result result =
         txn.exec_prepared(kSelectCredentials.name, NormalizeEmail(email_normalized));
     if (result.empty()) return absl::NotFoundError("no account has this email");
+    Credentials credentials;
+    credentials.account_id = ReadText(result[0]["id"]);
+    credentials.password_hash = ReadText(result[0]["password_hash"]);
+    return credentials;
+  });
+}
+
+absl::StatusOr<Credentials> PostgresStore::FindCredentialsById(const std::string& account_id) {
+  if (!IsUuid(account_id)) return absl::NotFoundError("account not found");
+  return Transact("FindCredentialsById", [&](pqxx::work& txn) -> absl::StatusOr<Credentials> {
+    const pqxx::result result = txn.exec_prepared(kSelectCredentialsById.name, account_id);
+    if (result.empty()) return absl::NotFoundError("account not found");
     Credentials credentials;
     credentials.account_id = ReadText(result[0]["id"]);
     credentials.password_hash = ReadText(result[0]["password_hash"]);
@@ -183,6 +294,55 @@ absl::StatusOr<std::string> PostgresStore::FindSession(const std::string& token_
 absl::Status PostgresStore::EndSession(const std::string& token_hash) {
   return Transact("EndSession", [&](pqxx::work& txn) -> absl::Status {
     txn.exec_prepared0(kEndSession.name, BytesParameter(token_hash));
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<int> PostgresStore::ChangePassword(const Actor& actor,
+                                                  const std::string& account_id,
+                                                  const std::string& password_hash,
+                                                  const std::string& keep_session_token_hash) {
+  if (!IsUuid(account_id)) return absl::NotFoundError("account not found");
+  return Transact("ChangePassword", [&](pqxx::work& txn) -> absl::StatusOr<int> {
+    const pqxx::result updated = txn.exec_prepared(kSetPasswordHash.name, account_id,
+                                                   password_hash);
+    if (updated.affected_rows() == 0) return absl::NotFoundError("account not found");
+
+    const pqxx::result ended = txn.exec_prepared(kEndOtherSessions.name, account_id,
+                                                 BytesParameter(keep_session_token_hash));
+    const int ended_sessions = static_cast<int>(ended.affected_rows());
+
+    InsertAuditEvent(txn, actor, account_id, "account.password_changed", "account", account_id,
+                     "{}", JsonObject({{"ended_sessions", std::to_string(ended_sessions)}}));
+    return ended_sessions;
+  });
+}
+
+absl::StatusOr<AccountDeletion> PostgresStore::DeleteAccount(const Actor& actor,
+                                                             const std::string& account_id) {
+  if (!IsUuid(account_id)) return absl::NotFoundError("account not found");
+  return Transact("DeleteAccount", [&](pqxx::work& txn) -> absl::StatusOr<AccountDeletion> {
+    const pqxx::result marked = txn.exec_prepared(kMarkAccountDeleted.name, account_id);
+    if (marked.empty()) return absl::NotFoundError("account not found");
+
+    AccountDeletion deletion;
+    const pqxx::result ended = txn.exec_prepared(kEndOtherSessions.name, account_id,
+                                                 BytesParameter(std::string()));
+    deletion.ended_sessions = static_cast<int>(ended.affected_rows());
+    deletion.canceled_invitations = CancelInvitationsOfAccount(txn, actor, account_id);
+    InsertAuditEvent(txn, actor, account_id, "account.deleted", "account", account_id,
+                     JsonObject({{"email", ReadText(marked[0]["email"])}}),
+                     JsonObject({{"deleted", "true"},
+                                 {"ended_sessions", std::to_string(deletion.ended_sessions)}}));
+    deletion.revoked_grants = RevokeGrantsOfAccount(txn, actor, account_id);
+    return deletion;
+  });
+}
+
+absl::Status PostgresStore::RecordAccountEvent(const Actor& actor, const std::string& account_id,
+                                               const std::string& action) {
+  return Transact("RecordAccountEvent", [&](pqxx::work& txn) -> absl::Status {
+    InsertAuditEvent(txn, actor, account_id, action, "account", account_id, "{}", "{}");
     return absl::OkStatus();
   });
 }

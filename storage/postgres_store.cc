@@ -15,6 +15,7 @@ void PrepareAllStatements(pqxx::connection& connection) {
   PrepareGrantStatements(connection);
   PrepareOutboxStatements(connection);
   PrepareAuditStatements(connection);
+  PrepareHistoryStatements(connection);
 }
 
 constexpr Statement kPing = {"ping", "SELECT 1"};

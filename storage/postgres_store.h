@@ -33,16 +33,31 @@ class PostgresStore final : public Store {
   // the missing versions otherwise; UNAVAILABLE if the database cannot be reached.
   absl::Status CheckSchema();
 
-  absl::StatusOr<AccountRecord> CreateAccount(const NewAccount& account) override;
-  absl::StatusOr<AccountRecord> SignUpWithInvitation(const std::string& token_hash,
+  absl::StatusOr<AccountRecord> CreateAccount(const Actor& actor,
+                                              const NewAccount& account) override;
+  absl::StatusOr<AccountRecord> SignUpWithInvitation(const Actor& actor,
+                                                     const std::string& token_hash,
                                                      const NewAccount& account,
                                                      absl::Time now) override;
   absl::StatusOr<Credentials> FindCredentials(const std::string& email_normalized) override;
+  absl::StatusOr<Credentials> FindCredentialsById(const std::string& account_id) override;
   absl::StatusOr<AccountRecord> GetAccount(const std::string& account_id) override;
   absl::Status CreateSession(const std::string& token_hash, const std::string& account_id,
                              absl::Time expire_time) override;
   absl::StatusOr<std::string> FindSession(const std::string& token_hash, absl::Time now) override;
   absl::Status EndSession(const std::string& token_hash) override;
+  absl::StatusOr<int> ChangePassword(const Actor& actor, const std::string& account_id,
+                                     const std::string& password_hash,
+                                     const std::string& keep_session_token_hash) override;
+  absl::StatusOr<AccountDeletion> DeleteAccount(const Actor& actor,
+                                                const std::string& account_id) override;
+  absl::Status RecordAccountEvent(const Actor& actor, const std::string& account_id,
+                                  const std::string& action) override;
+  absl::StatusOr<std::vector<AuditEventRecord>> ListAuditEvents(
+      const AuditEventQuery& query) override;
+  absl::StatusOr<std::vector<GrantChangeRecord>> ListGrantChanges(int64_t after_id,
+                                                                  int limit) override;
+  absl::StatusOr<int64_t> LatestGrantChangeId() override;
 
   absl::StatusOr<InvitationRecord> CreateInvitation(const NewInvitation& invitation,
                                                     const EmailComposer& compose) override;
@@ -130,6 +145,7 @@ void PrepareGrantStatements(pqxx::connection& connection);
 void PrepareOutboxStatements(pqxx::connection& connection);
 // Registers the statements of InsertAuditEvent and RecordGrantChange (storage/audit.h).
 void PrepareAuditStatements(pqxx::connection& connection);
+void PrepareHistoryStatements(pqxx::connection& connection);
 
 // Steps shared between the method files. Each runs inside the caller's transaction and
 // throws pqxx exceptions.

@@ -137,6 +137,50 @@ struct StoreStats {
   int64_t live_grants = 0;      // Grants in force.
 };
 
+// AuditEventRecord is a row of the audit_events table.
+struct AuditEventRecord {
+  int64_t id = 0;
+  absl::Time event_time;
+  std::string actor_kind;        // "account", "service" or "system".
+  std::string actor_id;
+  std::string owner_account_id;  // Empty when the row has none.
+  std::string action;
+  std::string target_type;
+  std::string target_id;
+  std::string before_json;
+  std::string after_json;
+  std::string request_id;
+  std::string peer;
+};
+
+// AuditEventQuery selects audit events. Empty strings and unset times select everything.
+struct AuditEventQuery {
+  std::string owner_account_id;      // A UUID, or empty for every owner.
+  std::string actor_id;
+  std::optional<absl::Time> start_time;  // Inclusive.
+  std::optional<absl::Time> end_time;    // Exclusive.
+  std::optional<int64_t> before_id;      // Only events with a smaller id, for paging.
+  int limit = 50;
+};
+
+// GrantChangeRecord is a row of the grant_changes table; `id` is the stream's cursor.
+struct GrantChangeRecord {
+  int64_t id = 0;
+  absl::Time change_time;
+  std::string grant_id;
+  std::string owner_account_id;
+  std::string delegate_account_id;
+  std::string change;  // "CREATED", "LEVEL_CHANGED", "REVOKED" or "EXPIRED".
+  AccessLevel access_level = v1::ACCESS_LEVEL_UNSPECIFIED;
+};
+
+// AccountDeletion counts what DeleteAccount ended.
+struct AccountDeletion {
+  int revoked_grants = 0;
+  int canceled_invitations = 0;
+  int ended_sessions = 0;
+};
+
 // EmailContext is what the server needs to compose the email a change sends. `invitee`
 // is set once the invitation has an invitee account.
 struct EmailContext {
@@ -162,14 +206,18 @@ class Store {
  public:
   virtual ~Store() = default;
 
-  // Inserts an account. ALREADY_EXISTS if an account has the same email, ignoring case.
-  virtual absl::StatusOr<AccountRecord> CreateAccount(const NewAccount& account) = 0;
+  // Inserts an account and its "account.created" audit event. ALREADY_EXISTS if a live
+  // account has the same email, ignoring case.
+  virtual absl::StatusOr<AccountRecord> CreateAccount(const Actor& actor,
+                                                      const NewAccount& account) = 0;
 
   // Creates the invitee's account for the PENDING, unexpired invitation whose token
   // hashes to `token_hash`, using the invited email (account.email is ignored), and marks
   // the token used for sign-up. NOT_FOUND if no such invitation exists or its token was
-  // already used for sign-up; ALREADY_EXISTS if the invited email has an account.
-  virtual absl::StatusOr<AccountRecord> SignUpWithInvitation(const std::string& token_hash,
+  // already used for sign-up; ALREADY_EXISTS if the invited email has an account. Writes
+  // an "account.created" audit event whose actor id is the new account.
+  virtual absl::StatusOr<AccountRecord> SignUpWithInvitation(const Actor& actor,
+                                                             const std::string& token_hash,
                                                              const NewAccount& account,
                                                              absl::Time now) = 0;
 
@@ -177,8 +225,12 @@ class Store {
   // NOT_FOUND if there is none.
   virtual absl::StatusOr<Credentials> FindCredentials(const std::string& email_normalized) = 0;
 
-  // Returns the account with this id. NOT_FOUND if there is none or `account_id` is not
-  // a UUID.
+  // Returns the credentials of the live account with this id. NOT_FOUND if there is none,
+  // it is deleted, or `account_id` is not a UUID.
+  virtual absl::StatusOr<Credentials> FindCredentialsById(const std::string& account_id) = 0;
+
+  // Returns the account with this id. NOT_FOUND if there is none, it is deleted, or
+  // `account_id` is not a UUID.
   virtual absl::StatusOr<AccountRecord> GetAccount(const std::string& account_id) = 0;
 
   // Stores a session by the SHA-256 of its token.
@@ -192,6 +244,41 @@ class Store {
 
   // Ends a session. OK even if it had already ended.
   virtual absl::Status EndSession(const std::string& token_hash) = 0;
+
+  // Sets the password hash of a live account, ends every live session of it except the
+  // one whose token hashes to `keep_session_token_hash`, and writes an
+  // "account.password_changed" audit event. Returns the number of sessions ended.
+  // NOT_FOUND if the account does not exist or is deleted.
+  virtual absl::StatusOr<int> ChangePassword(const Actor& actor, const std::string& account_id,
+                                             const std::string& password_hash,
+                                             const std::string& keep_session_token_hash) = 0;
+
+  // Deletes a live account in one transaction: marks it deleted, clears its password hash,
+  // replaces its email_normalized with a tombstone so the email is free, ends its
+  // sessions, cancels the PENDING and ACCEPTED invitations it sent and the ACCEPTED ones
+  // it accepted, and revokes the live grants on its record and those it holds. Each
+  // change writes an audit event, and each revoked grant a REVOKED grant change.
+  // NOT_FOUND if the account does not exist, is deleted or `account_id` is not a UUID.
+  virtual absl::StatusOr<AccountDeletion> DeleteAccount(const Actor& actor,
+                                                        const std::string& account_id) = 0;
+
+  // Appends an audit event about `account_id` that goes with no other change, such as a
+  // sign-in. An `account_id` that is not a UUID stores no owner.
+  virtual absl::Status RecordAccountEvent(const Actor& actor, const std::string& account_id,
+                                          const std::string& action) = 0;
+
+  // Lists audit events that match `query`, newest first by id, at most `query.limit`.
+  virtual absl::StatusOr<std::vector<AuditEventRecord>> ListAuditEvents(
+      const AuditEventQuery& query) = 0;
+
+  // Lists up to `limit` grant changes with ids above `after_id`, in id order. Ids become
+  // visible in increasing order (see RecordGrantChange), so a reader that resumes after the
+  // last id it read misses none.
+  virtual absl::StatusOr<std::vector<GrantChangeRecord>> ListGrantChanges(int64_t after_id,
+                                                                          int limit) = 0;
+
+  // Returns the id of the latest grant change, or 0 when there is none.
+  virtual absl::StatusOr<int64_t> LatestGrantChangeId() = 0;
 
   // Inserts a PENDING invitation and queues the invitation email built by `compose`.
   // INVALID_ARGUMENT if the email is the owner's own; ALREADY_EXISTS if the owner has a

@@ -135,7 +135,7 @@ TEST_F(StoreTest, SignUpWithInvitationUsesInvitedEmail) {
   account.last_name = "Builder";
 
   absl::StatusOr<AccountRecord> created =
-      store_->SignUpWithInvitation(TokenHash(1), account, absl::Now());
+      store_->SignUpWithInvitation(TestActor(), TokenHash(1), account, absl::Now());
 
   ASSERT_TRUE(created.ok()) << created.status();
   EXPECT_EQ(created->email, "Bob@Example.com");
@@ -151,10 +151,10 @@ TEST_F(StoreTest, SignUpWithUsedTokenNotFound) {
   ASSERT_TRUE(Invite(*owner, "bob@example.com", 1).ok());
   NewAccount account;
   account.password_hash = "hash";
-  ASSERT_TRUE(store_->SignUpWithInvitation(TokenHash(1), account, absl::Now()).ok());
+  ASSERT_TRUE(store_->SignUpWithInvitation(TestActor(), TokenHash(1), account, absl::Now()).ok());
 
   absl::StatusOr<AccountRecord> again =
-      store_->SignUpWithInvitation(TokenHash(1), account, absl::Now());
+      store_->SignUpWithInvitation(TestActor(), TokenHash(1), account, absl::Now());
 
   EXPECT_EQ(again.status().code(), absl::StatusCode::kNotFound) << again.status();
 }
@@ -168,7 +168,7 @@ TEST_F(StoreTest, SignUpWithExistingEmailAlreadyExists) {
   account.password_hash = "hash";
 
   absl::StatusOr<AccountRecord> created =
-      store_->SignUpWithInvitation(TokenHash(1), account, absl::Now());
+      store_->SignUpWithInvitation(TestActor(), TokenHash(1), account, absl::Now());
 
   EXPECT_EQ(created.status().code(), absl::StatusCode::kAlreadyExists) << created.status();
   EXPECT_EQ(QueryInt("SELECT count(*) FROM invitations WHERE signup_used"), 0);
@@ -181,8 +181,8 @@ TEST_F(StoreTest, SignUpWithExpiredInvitationNotFound) {
   NewAccount account;
   account.password_hash = "hash";
 
-  absl::StatusOr<AccountRecord> created =
-      store_->SignUpWithInvitation(TokenHash(1), account, absl::Now() + absl::Hours(2));
+  absl::StatusOr<AccountRecord> created = store_->SignUpWithInvitation(
+      TestActor(), TokenHash(1), account, absl::Now() + absl::Hours(2));
 
   EXPECT_EQ(created.status().code(), absl::StatusCode::kNotFound) << created.status();
 }
@@ -192,7 +192,7 @@ TEST_F(StoreTest, SignUpWithUnknownTokenNotFound) {
   account.password_hash = "hash";
 
   absl::StatusOr<AccountRecord> created =
-      store_->SignUpWithInvitation(TokenHash(99), account, absl::Now());
+      store_->SignUpWithInvitation(TestActor(), TokenHash(99), account, absl::Now());
 
   EXPECT_EQ(created.status().code(), absl::StatusCode::kNotFound) << created.status();
 }

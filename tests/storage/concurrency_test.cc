@@ -171,7 +171,7 @@ TEST_F(DelegationTest, ConcurrentSignUpsWithOneTokenExactlyOneWins) {
   account.password_hash = "hash";
 
   const std::vector<absl::Status> statuses = RunTogether(kCalls, [&](int) {
-    return store_->SignUpWithInvitation(TokenHash(7), account, absl::Now()).status();
+    return store_->SignUpWithInvitation(TestActor(), TokenHash(7), account, absl::Now()).status();
   });
 
   EXPECT_EQ(CountCode(statuses, absl::StatusCode::kOk), 1);

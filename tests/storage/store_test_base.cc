@@ -26,6 +26,15 @@ void StoreTest::SetUp() {
   store_ = *std::move(store);
 }
 
+Actor TestActor() {
+  Actor actor;
+  actor.kind = "service";
+  actor.id = "storage-test";
+  actor.request_id = "-";
+  actor.peer = "local";
+  return actor;
+}
+
 absl::StatusOr<AccountRecord> StoreTest::CreateAccount(const std::string& email) {
   NewAccount account;
   account.email = email;
@@ -33,7 +42,7 @@ absl::StatusOr<AccountRecord> StoreTest::CreateAccount(const std::string& email)
   account.first_name = "First";
   account.last_name = "Last";
   account.phone_e164 = "+14155550123";
-  return store_->CreateAccount(account);
+  return store_->CreateAccount(TestActor(), account);
 }
 
 absl::StatusOr<InvitationRecord> StoreTest::Invite(const AccountRecord& owner,

@@ -19,6 +19,9 @@ namespace accessdelegation::storage {
 // tests also check that hashes travel as binary.
 std::string TokenHash(int seed);
 
+// Returns the actor that storage tests pass to mutating Store methods.
+Actor TestActor();
+
 // StoreTest gives each test a fresh migrated database and a Store on it. It fails the test
 // when ACCESSDELEGATION_TEST_DATABASE_URL is unset.
 class StoreTest : public ::testing::Test {
