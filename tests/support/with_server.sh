@@ -10,6 +10,7 @@
 #   ACCESSDELEGATION_TARGET              the server's address, 127.0.0.1:<port>
 #   ACCESSDELEGATION_SERVICE_TOKEN_FILE  a file that contains the raw service token
 #   ACCESSDELEGATION_MAIL_DIR            the directory that receives the server's emails
+#   ACCESSDELEGATION_SERVER_DATABASE_URL the URL of the server's database, after migrations
 #
 # ACCESSDELEGATION_TEST_DATABASE_URL is a postgres:// or postgresql:// URL of a database on
 # which the user may CREATE DATABASE, such as postgresql://postgres@127.0.0.1:54330/postgres.
@@ -128,6 +129,7 @@ status=0
 ACCESSDELEGATION_TARGET="127.0.0.1:${port}" \
   ACCESSDELEGATION_SERVICE_TOKEN_FILE="${work_dir}/service-token" \
   ACCESSDELEGATION_MAIL_DIR="${work_dir}/mail" \
+  ACCESSDELEGATION_SERVER_DATABASE_URL="${database_url}" \
   "$@" || status=$?
 if ((status != 0)); then
   log "the command exited with status ${status}; the server's log follows"
