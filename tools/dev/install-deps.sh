@@ -21,6 +21,8 @@ packages=(
   ca-certificates curl
   # JSON on the command line, for the buf curl examples in README.md.
   jq
+  # Certificates for the TLS tests in tests/ops.
+  openssl
   # Python stubs of the API (build/python) and the Python client test.
   python3-grpcio python3-grpc-tools python3-protobuf
 )
