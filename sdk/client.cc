@@ -131,6 +131,7 @@ Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
       accounts_(v1::Accounts::NewStub(channel_)),
       access_delegation_(v1::AccessDelegation::NewStub(channel_)),
       access_history_(v1::AccessHistory::NewStub(channel_)),
+      operations_(v1::Operations::NewStub(channel_)),
       bearer_token_(std::move(options.bearer_token)) {}
 
 void Client::set_bearer_token(std::string token) {
@@ -296,6 +297,18 @@ absl::StatusOr<v1::CheckAccessResponse> Client::CheckAccess(const v1::CheckAcces
                                                             const CallOptions& call) {
   return Call(*access_delegation_, &v1::AccessDelegation::Stub::CheckAccess, request, call,
               Idempotency::kRead);
+}
+
+absl::StatusOr<v1::ListFailedEmailsResponse> Client::ListFailedEmails(
+    const v1::ListFailedEmailsRequest& request, const CallOptions& call) {
+  return Call(*operations_, &v1::Operations::Stub::ListFailedEmails, request, call,
+              Idempotency::kRead);
+}
+
+absl::StatusOr<v1::RetryEmailResponse> Client::RetryEmail(const v1::RetryEmailRequest& request,
+                                                          const CallOptions& call) {
+  return Call(*operations_, &v1::Operations::Stub::RetryEmail, request, call,
+              Idempotency::kWrite);
 }
 
 }  // namespace accessdelegation::sdk

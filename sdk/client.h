@@ -18,6 +18,7 @@
 #include "accessdelegation/v1/access_delegation.grpc.pb.h"
 #include "accessdelegation/v1/access_history.grpc.pb.h"
 #include "accessdelegation/v1/accounts.grpc.pb.h"
+#include "accessdelegation/v1/operations.grpc.pb.h"
 
 // C++ client of the AccessDelegation API.
 //
@@ -80,9 +81,9 @@ namespace accessdelegation::sdk {
 // server could not be reached or could not reach its database.
 //
 // Only RPCs that are safe to repeat are retried by default: the reads LookupInvitation,
-// GetAccount, ListInvitations, ListGrants and CheckAccess, and SignOut. Every other RPC
-// changes state, and a write whose response was lost may have been applied, so it is
-// retried only when CallOptions::retry_write is true. No other code is retried.
+// GetAccount, ListInvitations, ListGrants, CheckAccess and ListFailedEmails, and SignOut.
+// Every other RPC changes state, and a write whose response was lost may have been applied,
+// so it is retried only when CallOptions::retry_write is true. No other code is retried.
 //
 // Waits between attempts grow exponentially: the n-th retry waits
 // min(initial_backoff * backoff_multiplier^(n-1), max_backoff), scaled by a random factor
@@ -160,7 +161,7 @@ struct CallOptions {
   bool retry_write = false;
 };
 
-// Client is a blocking client of the Accounts and AccessDelegation services.
+// Client is a blocking client of the Accounts, AccessDelegation and Operations services.
 //
 // Each method sends one unary RPC on the shared channel, retrying as RetryPolicy describes, and
 // returns the response or the last attempt's status as an absl::Status with the same code
@@ -264,6 +265,13 @@ class Client {
   absl::StatusOr<v1::CheckAccessResponse> CheckAccess(const v1::CheckAccessRequest& request,
                                                       const CallOptions& call = {});
 
+  // Calls Operations.ListFailedEmails, which needs a service token.
+  absl::StatusOr<v1::ListFailedEmailsResponse> ListFailedEmails(
+      const v1::ListFailedEmailsRequest& request = {}, const CallOptions& call = {});
+  // Calls Operations.RetryEmail, which needs a service token.
+  absl::StatusOr<v1::RetryEmailResponse> RetryEmail(const v1::RetryEmailRequest& request,
+                                                    const CallOptions& call = {});
+
  private:
   // Idempotency of an RPC, which decides whether UNAVAILABLE is retried by default.
   enum class Idempotency { kRead, kWrite };
@@ -291,6 +299,7 @@ class Client {
   const std::unique_ptr<v1::Accounts::Stub> accounts_;
   const std::unique_ptr<v1::AccessDelegation::Stub> access_delegation_;
   const std::unique_ptr<v1::AccessHistory::Stub> access_history_;
+  const std::unique_ptr<v1::Operations::Stub> operations_;
 
   // Error that every call returns without being sent, when Connect got invalid options,
   // and OK otherwise. Set only before Connect returns the client.

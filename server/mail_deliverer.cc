@@ -1,13 +1,8 @@
 #include "server/mail_deliverer.h"
 
-#include <fcntl.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-#include <filesystem>
+#include <algorithm>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -18,48 +13,25 @@ namespace accessdelegation::server {
 namespace {
 
 constexpr int kBatchSize = 32;
-constexpr absl::Duration kRetryDelay = absl::Seconds(30);
-
-absl::Status WriteFileAtomically(const std::string& directory, const std::string& name,
-                                 const std::string& content) {
-  const std::string final_path = absl::StrCat(directory, "/", name);
-  const std::string temporary_path = absl::StrCat(directory, "/.", name, ".tmp");
-  const int fd = ::open(temporary_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  if (fd < 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot create ", temporary_path, ": ", std::strerror(errno)));
-  }
-  size_t written = 0;
-  while (written < content.size()) {
-    const ssize_t result = ::write(fd, content.data() + written, content.size() - written);
-    if (result < 0) {
-      if (errno == EINTR) continue;
-      const int error = errno;
-      ::close(fd);
-      return absl::UnavailableError(
-          absl::StrCat("cannot write ", temporary_path, ": ", std::strerror(error)));
-    }
-    written += static_cast<size_t>(result);
-  }
-  const bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  if (!synced || std::rename(temporary_path.c_str(), final_path.c_str()) != 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot move mail into place at ", final_path, ": ", std::strerror(errno)));
-  }
-  return absl::OkStatus();
-}
 
 }  // namespace
 
+absl::Duration RetryPolicy::DelayAfter(int failures) const {
+  absl::Duration delay = base;
+  for (int i = 1; i < failures && delay < max_delay; ++i) delay *= 2;
+  return std::min(delay, max_delay);
+}
+
 MailDeliverer::MailDeliverer(storage::Store* store, const SecretBox* secret_box,
-                             std::string mail_dir, std::string from_address,
-                             absl::Duration poll_interval, Metrics* metrics)
+                             std::unique_ptr<MailTransport> transport, std::string from_address,
+                             absl::Duration poll_interval, RetryPolicy retry_policy,
+                             Metrics* metrics)
     : store_(store),
       secret_box_(secret_box),
-      mail_dir_(std::move(mail_dir)),
+      transport_(std::move(transport)),
       from_address_(std::move(from_address)),
       poll_interval_(poll_interval),
+      retry_policy_(retry_policy),
       metrics_(metrics) {}
 
 MailDeliverer::~MailDeliverer() { Stop(); }
@@ -90,8 +62,39 @@ absl::Status MailDeliverer::Deliver(const storage::QueuedEmail& queued) {
     message.body_text = absl::StrReplaceAll(message.body_text, {{storage::kSecretPlaceholder, *secret}});
     message.body_html = absl::StrReplaceAll(message.body_html, {{storage::kSecretPlaceholder, *secret}});
   }
-  return WriteFileAtomically(mail_dir_, absl::StrCat(email.message_id, ".eml"),
-                             FormatEml(message));
+  return transport_->Send(message, FormatEml(message));
+}
+
+void MailDeliverer::RecordFailure(const storage::QueuedEmail& queued, const absl::Status& status) {
+  const int failures = queued.attempts + 1;
+  const bool permanent = status.code() == absl::StatusCode::kFailedPrecondition;
+  if (metrics_ != nullptr) metrics_->RecordEmailFailed();
+
+  if (permanent || failures >= retry_policy_.max_attempts) {
+    if (metrics_ != nullptr) metrics_->RecordEmailDead();
+    spdlog::error("outbox: delivering email {} (outbox id {}) failed on attempt {}; giving up "
+                  "as a dead letter{}: {}",
+                  queued.email.message_id, queued.id, failures,
+                  permanent ? " because the rejection is permanent" : "", status.ToString());
+    const absl::Status marked = store_->MarkEmailDead(queued.id, std::string(status.message()));
+    if (!marked.ok()) {
+      spdlog::warn("outbox: marking email {} dead failed: {}", queued.email.message_id,
+                   marked.ToString());
+    }
+    return;
+  }
+
+  const absl::Duration delay = retry_policy_.DelayAfter(failures);
+  spdlog::error("outbox: delivering email {} (outbox id {}) failed on attempt {} of {}, "
+                "retrying in {}: {}",
+                queued.email.message_id, queued.id, failures, retry_policy_.max_attempts,
+                absl::FormatDuration(delay), status.ToString());
+  const absl::Status marked =
+      store_->MarkEmailFailed(queued.id, std::string(status.message()), delay);
+  if (!marked.ok()) {
+    spdlog::warn("outbox: recording the failure of email {} failed: {}",
+                 queued.email.message_id, marked.ToString());
+  }
 }
 
 int MailDeliverer::DeliverBatch() {
@@ -110,31 +113,19 @@ int MailDeliverer::DeliverBatch() {
                    queued.email.message_id, queued.id, queued.attempts + 1);
       const absl::Status marked = store_->MarkEmailDelivered(queued.id);
       if (!marked.ok()) {
-        spdlog::warn("outbox: email {} was delivered but not marked; it will be written "
-                     "again under the same name: {}",
+        spdlog::warn("outbox: email {} was delivered but not marked; it will be sent again "
+                     "after the claim lease: {}",
                      queued.email.message_id, marked.ToString());
       }
       continue;
     }
-    if (metrics_ != nullptr) metrics_->RecordEmailFailed();
-    spdlog::error("outbox: delivering email {} (outbox id {}) failed, retrying in {}: {}",
-                  queued.email.message_id, queued.id, absl::FormatDuration(kRetryDelay),
-                  status.ToString());
-    const absl::Status marked =
-        store_->MarkEmailFailed(queued.id, std::string(status.message()), kRetryDelay);
-    if (!marked.ok()) {
-      spdlog::warn("outbox: recording the failure of email {} failed: {}",
-                   queued.email.message_id, marked.ToString());
-    }
+    RecordFailure(queued, status);
   }
   return delivered;
 }
 
 void MailDeliverer::Run() {
-  std::error_code error;
-  std::filesystem::create_directories(mail_dir_, error);
-  if (error) spdlog::error("outbox: cannot create mail directory {}: {}", mail_dir_, error.message());
-  spdlog::info("outbox: delivering to {}", mail_dir_);
+  spdlog::info("outbox: delivering to {}", transport_->Describe());
 
   while (true) {
     const int delivered = DeliverBatch();

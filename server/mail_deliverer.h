@@ -1,29 +1,46 @@
 #ifndef ACCESSDELEGATION_SERVER_MAIL_DELIVERER_H_
 #define ACCESSDELEGATION_SERVER_MAIL_DELIVERER_H_
 
+#include <memory>
 #include <string>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/mail_transport.h"
 #include "server/metrics.h"
 #include "server/secrets.h"
 #include "storage/store.h"
 
 namespace accessdelegation::server {
 
-// MailDeliverer delivers the outbox in the background: it claims queued emails, writes
-// each to `mail_dir` as "<message-id>.eml", and marks it delivered.
+// RetryPolicy says when the deliverer tries a failed email again and when it gives up.
+struct RetryPolicy {
+  // Delay after the first failure; each further failure doubles it, up to max_delay.
+  absl::Duration base = absl::Seconds(30);
+  absl::Duration max_delay = absl::Hours(1);
+  // Failed attempts after which the email is marked dead.
+  int max_attempts = 8;
+
+  // Returns the delay before the next attempt after `failures` (at least 1) failed ones:
+  // base * 2^(failures - 1), capped at max_delay.
+  absl::Duration DelayAfter(int failures) const;
+};
+
+// MailDeliverer delivers the outbox in the background: it claims queued emails, hands
+// each to the transport, and marks it delivered, failed or dead.
 //
-// Delivery is at least once and idempotent: a file is written under a temporary name
-// and renamed into place, so a crash between writing and marking leaves a complete file
-// that the retry overwrites with the same content under the same name.
+// Delivery is at least once: a crash between sending and marking sends the email again
+// after the claim lease. A failed email is retried after RetryPolicy::DelayAfter. It is
+// marked dead, and then waits for an operator's RetryEmail, after max_attempts failures or
+// at once when the transport reports a permanent rejection (FAILED_PRECONDITION).
 class MailDeliverer {
  public:
   // `metrics` may be null; otherwise it must outlive the deliverer.
-  MailDeliverer(storage::Store* store, const SecretBox* secret_box, std::string mail_dir,
-                std::string from_address, absl::Duration poll_interval, Metrics* metrics);
+  MailDeliverer(storage::Store* store, const SecretBox* secret_box,
+                std::unique_ptr<MailTransport> transport, std::string from_address,
+                absl::Duration poll_interval, RetryPolicy retry_policy, Metrics* metrics);
   ~MailDeliverer();
 
   MailDeliverer(const MailDeliverer&) = delete;
@@ -40,13 +57,15 @@ class MailDeliverer {
 
  private:
   absl::Status Deliver(const storage::QueuedEmail& queued);
+  void RecordFailure(const storage::QueuedEmail& queued, const absl::Status& status);
   void Run();
 
   storage::Store* const store_;
   const SecretBox* const secret_box_;
-  const std::string mail_dir_;
+  const std::unique_ptr<MailTransport> transport_;
   const std::string from_address_;
   const absl::Duration poll_interval_;
+  const RetryPolicy retry_policy_;
   Metrics* const metrics_;
 
   absl::Mutex mutex_;

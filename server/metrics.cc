@@ -36,9 +36,15 @@ Metrics::Metrics()
                             .Add({})),
       email_failures_(prometheus::BuildCounter()
                           .Name("accessdelegation_email_delivery_failures_total")
-                          .Help("Failed email delivery attempts; each is retried later.")
+                          .Help("Failed email delivery attempts.")
                           .Register(*registry_)
                           .Add({})),
+      emails_dead_(prometheus::BuildCounter()
+                       .Name("accessdelegation_emails_dead_total")
+                       .Help("Emails given up after failed delivery attempts, until an "
+                             "operator retries them.")
+                       .Register(*registry_)
+                       .Add({})),
       outbox_backlog_(prometheus::BuildGauge()
                           .Name("accessdelegation_outbox_backlog")
                           .Help("Emails queued in the outbox and not yet delivered.")
@@ -49,6 +55,11 @@ Metrics::Metrics()
                           .Help("Undelivered emails whose last delivery attempt failed.")
                           .Register(*registry_)
                           .Add({})),
+      outbox_dead_(prometheus::BuildGauge()
+                       .Name("accessdelegation_outbox_dead")
+                       .Help("Undelivered emails given up after failed delivery attempts.")
+                       .Register(*registry_)
+                       .Add({})),
       pool_size_(prometheus::BuildGauge()
                      .Name("accessdelegation_db_pool_connections")
                      .Help("Maximum number of database connections in the pool.")
@@ -107,9 +118,12 @@ void Metrics::RecordEmailDelivered() { emails_delivered_.Increment(); }
 
 void Metrics::RecordEmailFailed() { email_failures_.Increment(); }
 
+void Metrics::RecordEmailDead() { emails_dead_.Increment(); }
+
 void Metrics::Update(const storage::StoreStats& stats) {
   outbox_backlog_.Set(static_cast<double>(stats.outbox_backlog));
   outbox_failing_.Set(static_cast<double>(stats.outbox_failing));
+  outbox_dead_.Set(static_cast<double>(stats.outbox_dead));
   pool_size_.Set(stats.pool_size);
   pool_in_use_.Set(stats.pool_in_use);
   pool_waits_.Set(static_cast<double>(stats.pool_waits));

@@ -46,6 +46,9 @@ class Metrics {
   // Counts one failed delivery attempt.
   void RecordEmailFailed();
 
+  // Counts one email given up, which the outbox keeps as a dead letter.
+  void RecordEmailDead();
+
   // Sets the gauges that mirror the database: pool use, outbox backlog, invitations by
   // state and live grants.
   void Update(const storage::StoreStats& stats);
@@ -62,8 +65,10 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& rpc_duration_;
   prometheus::Counter& emails_delivered_;
   prometheus::Counter& email_failures_;
+  prometheus::Counter& emails_dead_;
   prometheus::Gauge& outbox_backlog_;
   prometheus::Gauge& outbox_failing_;
+  prometheus::Gauge& outbox_dead_;
   prometheus::Gauge& pool_size_;
   prometheus::Gauge& pool_in_use_;
   prometheus::Gauge& pool_waits_;

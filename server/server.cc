@@ -23,19 +23,28 @@
 #include "server/auth.h"
 #include "server/call_interceptor.h"
 #include "server/mail_deliverer.h"
+#include "server/mail_transport.h"
 #include "server/metrics.h"
+#include "server/operations_service.h"
 #include "server/secrets.h"
 #include "storage/store.h"
 
 namespace accessdelegation::server {
 namespace {
 
-constexpr char kMailFrom[] = "Patient Portal <no-reply@portal.invalid>";
 constexpr int kMaxMessageBytes = 64 * 1024;
 // The services whose health follows the database's. The empty name is the server as a
 // whole, which standard health probes ask about.
 constexpr const char* kHealthServices[] = {"", "accessdelegation.v1.Accounts",
-                                           "accessdelegation.v1.AccessDelegation"};
+                                           "accessdelegation.v1.AccessDelegation",
+                                           "accessdelegation.v1.Operations"};
+
+RetryPolicy MailRetryPolicy(const Config& config) {
+  RetryPolicy policy;
+  policy.base = config.mail_retry_base;
+  policy.max_attempts = config.mail_max_attempts;
+  return policy;
+}
 
 bool IsLoopbackAddress(const std::string& address) {
   return absl::StartsWith(address, "127.") || absl::StartsWith(address, "localhost:") ||
@@ -54,7 +63,7 @@ absl::Status ValidateConfig(const Config& config) {
   if (config.database_pool_size < 1 || config.database_pool_size > 256) {
     return absl::InvalidArgumentError("database_pool_size must be between 1 and 256");
   }
-  if (config.mail_dir.empty()) return absl::InvalidArgumentError("mail_dir is empty");
+  if (absl::Status status = ValidateMailConfig(config); !status.ok()) return status;
   if (!absl::StartsWith(config.portal_base_url, "https://") &&
       !absl::StartsWith(config.portal_base_url, "http://")) {
     return absl::InvalidArgumentError(
@@ -135,7 +144,9 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> BuildCredentials(const 
 class ServerImpl final : public Server {
  public:
   ServerImpl(std::unique_ptr<storage::Store> store, std::unique_ptr<SecretBox> secret_box,
-             std::unique_ptr<Authenticator> authenticator, const Config& config)
+             std::unique_ptr<Authenticator> authenticator,
+             std::unique_ptr<MailTransport> mail_transport, std::string page_token_key,
+             const Config& config)
       : config_(config),
         store_(std::move(store)),
         secret_box_(std::move(secret_box)),
@@ -146,8 +157,9 @@ class ServerImpl final : public Server {
                            {config.invitation_ttl, config.portal_base_url}),
         access_history_(store_.get(), authenticator_.get(),
                         {PageTokenKeyFromSecretFile(config.secret_key_file)}),
-        deliverer_(store_.get(), secret_box_.get(), config.mail_dir, kMailFrom,
-                   config.outbox_poll_interval, &metrics_) {}
+        operations_(store_.get(), authenticator_.get(), std::move(page_token_key)),
+        deliverer_(store_.get(), secret_box_.get(), std::move(mail_transport), config.mail_from,
+                   config.outbox_poll_interval, MailRetryPolicy(config), &metrics_) {}
 
   ~ServerImpl() override {
     Shutdown(absl::ZeroDuration());
@@ -172,6 +184,7 @@ class ServerImpl final : public Server {
     builder.RegisterService(&accounts_);
     builder.RegisterService(&access_delegation_);
     builder.RegisterService(&access_history_);
+    builder.RegisterService(&operations_);
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
         interceptors;
     interceptors.push_back(std::make_unique<CallInterceptorFactory>(&metrics_));
@@ -258,6 +271,7 @@ class ServerImpl final : public Server {
   AccountsService accounts_;
   AccessDelegationService access_delegation_;
   AccessHistoryService access_history_;
+  OperationsService operations_;
   MailDeliverer deliverer_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
@@ -292,6 +306,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config) {
   if (!key_directory.empty()) std::filesystem::create_directories(key_directory, error);
   absl::StatusOr<SecretBox> secret_box = SecretBox::LoadOrCreate(config.secret_key_file);
   if (!secret_box.ok()) return secret_box.status();
+  absl::StatusOr<std::string> page_token_key = DerivePageTokenKey(config.secret_key_file);
+  if (!page_token_key.ok()) return page_token_key.status();
+  absl::StatusOr<std::unique_ptr<MailTransport>> mail_transport = CreateMailTransport(config);
+  if (!mail_transport.ok()) return mail_transport.status();
 
   if (config.apply_migrations) {
     absl::StatusOr<std::vector<int>> applied = storage::ApplyMigrations(config.database_url);
@@ -307,13 +325,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config) {
       store->get(), *std::move(service_tokens), !config.tls_client_ca_file.empty());
   auto server = std::make_unique<ServerImpl>(
       *std::move(store), std::make_unique<SecretBox>(*std::move(secret_box)),
-      std::move(authenticator), config);
+      std::move(authenticator), *std::move(mail_transport), *std::move(page_token_key), config);
   if (absl::Status status = server->Listen(*std::move(credentials)); !status.ok()) return status;
   spdlog::info("serving on {} (port {}, {}{}), {} service token(s), mail to {}, metrics {}",
                config.listen_address, server->port(),
                config.tls_cert_file.empty() ? "plaintext" : "TLS",
                config.tls_client_ca_file.empty() ? "" : " with client certificates",
-               service_token_count, config.mail_dir,
+               service_token_count,
+               config.mail_transport == "smtp" ? config.smtp_url : config.mail_dir,
                server->metrics_port() == 0
                    ? std::string("off")
                    : absl::StrCat("on port ", server->metrics_port(), " at /metrics"));

@@ -17,8 +17,25 @@ struct Config {
   std::string database_url;
   // Number of database connections in the pool.
   int database_pool_size = 8;
+  // How emails leave the server: "directory" writes them to mail_dir, "smtp" sends them
+  // to the relay at smtp_url.
+  std::string mail_transport = "directory";
   // Directory that receives delivered emails as RFC 5322 .eml files.
   std::string mail_dir = "var/mail";
+  // URL of the SMTP relay, smtp://host:port or smtps://host:port, without credentials.
+  std::string smtp_url;
+  // "required" sends only over TLS (STARTTLS on smtp://); "none" allows plaintext.
+  std::string smtp_starttls = "required";
+  // File with the SMTP user name and password: two lines, or one line "user:password".
+  // Empty sends no AUTH.
+  std::string smtp_auth_file;
+  // From header and envelope sender of every email, "Name <address>" or "address".
+  std::string mail_from = "Patient Portal <no-reply@portal.invalid>";
+  // Failed attempts after which an email is given up as a dead letter.
+  int mail_max_attempts = 8;
+  // Delay before the first retry of a failed email; it doubles with each further failure
+  // up to one hour.
+  absl::Duration mail_retry_base = absl::Seconds(30);
   // Base URL of the patient portal; invitation links are <base>/invitations/accept?token=...
   std::string portal_base_url = "http://localhost:8080";
   // How long an invitation link works.

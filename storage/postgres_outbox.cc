@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <optional>
 
 #include "storage/pg_types.h"
 #include "storage/postgres_store.h"
@@ -25,7 +26,7 @@ constexpr Statement kClaimEmails = {"claim_emails", R"sql(
 WITH due AS (
   SELECT id
   FROM outbox
-  WHERE delivered_time IS NULL AND deliver_after <= now()
+  WHERE delivered_time IS NULL AND dead_time IS NULL AND deliver_after <= now()
   ORDER BY id
   LIMIT $1
   FOR UPDATE SKIP LOCKED
@@ -49,8 +50,47 @@ constexpr Statement kMarkEmailFailed = {"mark_email_failed", R"sql(
 UPDATE outbox
 SET attempts = attempts + 1,
     last_error = $2,
+    last_attempt_time = now(),
     deliver_after = now() + $3::bigint * interval '1 microsecond'
 WHERE id = $1 AND delivered_time IS NULL
+)sql"};
+
+constexpr Statement kMarkEmailDead = {"mark_email_dead", R"sql(
+UPDATE outbox
+SET attempts = attempts + 1,
+    last_error = $2,
+    last_attempt_time = now(),
+    dead_time = now()
+WHERE id = $1 AND delivered_time IS NULL
+)sql"};
+
+// $1 is the id after which the page starts, $2 the page size. The columns are those that
+// FailedEmailFromRow reads, as in kReviveEmail.
+constexpr Statement kListFailedEmails = {"list_failed_emails", R"sql(
+SELECT id, message_id::text AS message_id, recipient, subject, attempts, last_error,
+       unix_micros(create_time) AS create_time,
+       unix_micros(last_attempt_time) AS last_attempt_time,
+       unix_micros(deliver_after) AS next_attempt_time, unix_micros(dead_time) AS dead_time
+FROM outbox
+WHERE delivered_time IS NULL AND attempts > 0 AND id > $1
+ORDER BY id
+LIMIT $2
+)sql"};
+
+// Locks the row, so that RetryEmail tells "delivered" from "unknown" consistently.
+constexpr Statement kFindEmailByMessageId = {"find_email_by_message_id", R"sql(
+SELECT delivered_time IS NOT NULL AS delivered FROM outbox WHERE message_id = $1::uuid
+FOR UPDATE
+)sql"};
+
+constexpr Statement kReviveEmail = {"revive_email", R"sql(
+UPDATE outbox
+SET attempts = 0, last_error = '', dead_time = NULL, deliver_after = now()
+WHERE message_id = $1::uuid AND delivered_time IS NULL
+RETURNING id, message_id::text AS message_id, recipient, subject, attempts, last_error,
+          unix_micros(create_time) AS create_time,
+          unix_micros(last_attempt_time) AS last_attempt_time,
+          unix_micros(deliver_after) AS next_attempt_time, unix_micros(dead_time) AS dead_time
 )sql"};
 
 QueuedEmail QueuedEmailFromRow(const pqxx::row& row) {
@@ -67,11 +107,32 @@ QueuedEmail QueuedEmailFromRow(const pqxx::row& row) {
   return queued;
 }
 
+std::optional<absl::Time> ReadOptionalTime(const pqxx::field& field) {
+  if (field.is_null()) return std::nullopt;
+  return ReadTime(field);
+}
+
+FailedEmail FailedEmailFromRow(const pqxx::row& row) {
+  FailedEmail email;
+  email.id = row["id"].as<int64_t>();
+  email.message_id = ReadText(row["message_id"]);
+  email.recipient = ReadText(row["recipient"]);
+  email.subject = ReadText(row["subject"]);
+  email.attempts = row["attempts"].as<int>();
+  email.last_error = ReadText(row["last_error"]);
+  email.create_time = ReadTime(row["create_time"]);
+  email.last_attempt_time = ReadOptionalTime(row["last_attempt_time"]);
+  email.next_attempt_time = ReadTime(row["next_attempt_time"]);
+  email.dead_time = ReadOptionalTime(row["dead_time"]);
+  return email;
+}
+
 }  // namespace
 
 void PrepareOutboxStatements(pqxx::connection& connection) {
-  PrepareStatements(connection,
-                    {kInsertOutboxEmail, kClaimEmails, kMarkEmailDelivered, kMarkEmailFailed});
+  PrepareStatements(connection, {kInsertOutboxEmail, kClaimEmails, kMarkEmailDelivered,
+                                 kMarkEmailFailed, kMarkEmailDead, kListFailedEmails,
+                                 kFindEmailByMessageId, kReviveEmail});
 }
 
 absl::Status InsertOutboxEmail(pqxx::transaction_base& txn, const OutboxEmail& email) {
@@ -118,6 +179,46 @@ absl::Status PostgresStore::MarkEmailFailed(int64_t id, const std::string& error
       return absl::NotFoundError("no undelivered outbox email has this id");
     }
     return absl::OkStatus();
+  });
+}
+
+absl::Status PostgresStore::MarkEmailDead(int64_t id, const std::string& error) {
+  return Transact("MarkEmailDead", [&](pqxx::work& txn) -> absl::Status {
+    const pqxx::result result = txn.exec_prepared(kMarkEmailDead.name, id, error);
+    if (result.affected_rows() == 0) {
+      return absl::NotFoundError("no undelivered outbox email has this id");
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<FailedEmail>> PostgresStore::ListFailedEmails(int64_t after_id,
+                                                                         int limit) {
+  if (limit < 1) return absl::InvalidArgumentError("limit must be at least 1");
+
+  using Emails = std::vector<FailedEmail>;
+  return Transact("ListFailedEmails", [&](pqxx::work& txn) -> absl::StatusOr<Emails> {
+    const pqxx::result result = txn.exec_prepared(kListFailedEmails.name, after_id, limit);
+    Emails emails;
+    emails.reserve(result.size());
+    for (const pqxx::row& row : result) emails.push_back(FailedEmailFromRow(row));
+    return emails;
+  });
+}
+
+absl::StatusOr<FailedEmail> PostgresStore::RetryEmail(const std::string& message_id) {
+  if (!IsUuid(message_id)) return absl::NotFoundError("no outbox email has this message id");
+
+  return Transact("RetryEmail", [&](pqxx::work& txn) -> absl::StatusOr<FailedEmail> {
+    const pqxx::result found = txn.exec_prepared(kFindEmailByMessageId.name, message_id);
+    if (found.empty()) return absl::NotFoundError("no outbox email has this message id");
+    if (found[0]["delivered"].as<bool>()) {
+      return absl::FailedPreconditionError("the email was already delivered");
+    }
+
+    const pqxx::result revived = txn.exec_prepared(kReviveEmail.name, message_id);
+    if (revived.empty()) return absl::InternalError("the locked outbox row was not updated");
+    return FailedEmailFromRow(revived[0]);
   });
 }
 

@@ -27,6 +27,8 @@ SELECT 'outbox_backlog' AS name, count(*) AS value FROM outbox WHERE delivered_t
 UNION ALL
 SELECT 'outbox_failing', count(*) FROM outbox WHERE delivered_time IS NULL AND attempts > 0
 UNION ALL
+SELECT 'outbox_dead', count(*) FROM outbox WHERE delivered_time IS NULL AND dead_time IS NOT NULL
+UNION ALL
 SELECT 'live_grants', count(*) FROM grants WHERE revoke_time IS NULL
 UNION ALL
 SELECT 'invitations:' || state, count(*) FROM invitations GROUP BY state
@@ -72,6 +74,8 @@ absl::StatusOr<StoreStats> PostgresStore::ReadStats() {
             stats.outbox_backlog = value;
           } else if (name == "outbox_failing") {
             stats.outbox_failing = value;
+          } else if (name == "outbox_dead") {
+            stats.outbox_dead = value;
           } else if (name == "live_grants") {
             stats.live_grants = value;
           } else if (absl::StartsWith(name, "invitations:")) {

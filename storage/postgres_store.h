@@ -90,6 +90,10 @@ class PostgresStore final : public Store {
   absl::Status MarkEmailDelivered(int64_t id) override;
   absl::Status MarkEmailFailed(int64_t id, const std::string& error,
                                absl::Duration retry_after) override;
+  absl::Status MarkEmailDead(int64_t id, const std::string& error) override;
+  absl::StatusOr<std::vector<FailedEmail>> ListFailedEmails(int64_t after_id,
+                                                            int limit) override;
+  absl::StatusOr<FailedEmail> RetryEmail(const std::string& message_id) override;
 
   absl::Status Ping() override;
   absl::StatusOr<StoreStats> ReadStats() override;

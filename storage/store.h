@@ -124,6 +124,21 @@ struct QueuedEmail {
   int attempts = 0;
 };
 
+// FailedEmail is an undelivered outbox email whose last delivery attempt failed: one that
+// will be retried, or a dead one that is retried only on request.
+struct FailedEmail {
+  int64_t id = 0;
+  std::string message_id;
+  std::string recipient;
+  std::string subject;
+  int attempts = 0;        // Failed attempts since the email was queued or last revived.
+  std::string last_error;  // Error of the last failed attempt; empty after RetryEmail.
+  absl::Time create_time;
+  std::optional<absl::Time> last_attempt_time;  // When the last attempt failed.
+  absl::Time next_attempt_time;  // Earliest next claim; meaningless while dead.
+  std::optional<absl::Time> dead_time;  // When the email was given up; nullopt if retrying.
+};
+
 // StoreStats is a snapshot of the store for monitoring.
 struct StoreStats {
   int pool_size = 0;            // Maximum connections in the pool.
@@ -132,6 +147,7 @@ struct StoreStats {
   absl::Duration pool_wait_time;  // Total time of those waits.
   int64_t outbox_backlog = 0;   // Emails not yet delivered.
   int64_t outbox_failing = 0;   // Undelivered emails whose last attempt failed.
+  int64_t outbox_dead = 0;      // Undelivered emails given up after failed attempts.
   // Stored invitation states ("PENDING", ...) and how many invitations are in each.
   std::vector<std::pair<std::string, int64_t>> invitations_by_state;
   int64_t live_grants = 0;      // Grants in force.
@@ -354,6 +370,22 @@ class Store {
   // after `retry_after`.
   virtual absl::Status MarkEmailFailed(int64_t id, const std::string& error,
                                        absl::Duration retry_after) = 0;
+
+  // Records a failed delivery attempt with its error text and gives the email up: it is
+  // not claimed again until RetryEmail revives it. NOT_FOUND if no undelivered email has
+  // this id.
+  virtual absl::Status MarkEmailDead(int64_t id, const std::string& error) = 0;
+
+  // Lists up to `limit` undelivered emails with at least one failed attempt, dead or
+  // not, in increasing id (queue order) after the email with id `after_id` (0 for the
+  // start). INVALID_ARGUMENT if `limit` is below 1.
+  virtual absl::StatusOr<std::vector<FailedEmail>> ListFailedEmails(int64_t after_id,
+                                                                    int limit) = 0;
+
+  // Makes the undelivered email with `message_id` due now, with no failed attempts and no
+  // dead mark, and returns it as it is after the change. NOT_FOUND if no email has this
+  // message id (or it is not a UUID); FAILED_PRECONDITION if it was already delivered.
+  virtual absl::StatusOr<FailedEmail> RetryEmail(const std::string& message_id) = 0;
 
   // Returns OK when the database answers a trivial query.
   virtual absl::Status Ping() = 0;
