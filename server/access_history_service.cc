@@ -29,7 +29,8 @@ constexpr char kBadPageTokenMessage[] =
 constexpr char kBadCursorMessage[] =
     "after_cursor is invalid: pass empty, \"0\" or a cursor from a previous response";
 
-// The BLAKE2b personalization that separates page-token keys from other uses of the key.
+// The message that BLAKE2b, keyed with the secret key, hashes into the page-token key, so
+// that this key differs from any other key derived from the same secret.
 constexpr char kPageTokenKeyContext[] = "accessdelegation.v1.page_token";
 
 std::string Base64UrlEncode(const std::string& bytes) {

@@ -17,7 +17,7 @@ namespace {
 
 class HistoryTest : public E2eTest {
  protected:
-  // Returns the actions of `events`, in order.
+  // Returns the actions of the events in `response`, in order.
   static std::vector<std::string> Actions(const v1::ListAuditEventsResponse& response) {
     std::vector<std::string> actions;
     for (const v1::AuditEvent& event : response.events()) actions.push_back(event.action());
