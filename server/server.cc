@@ -37,6 +37,7 @@ constexpr int kMaxMessageBytes = 64 * 1024;
 // whole, which standard health probes ask about.
 constexpr const char* kHealthServices[] = {"", "accessdelegation.v1.Accounts",
                                            "accessdelegation.v1.AccessDelegation",
+                                           "accessdelegation.v1.AccessHistory",
                                            "accessdelegation.v1.Operations"};
 
 RetryPolicy MailRetryPolicy(const Config& config) {
