@@ -7,12 +7,14 @@
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/environment_flags.h"
 #include "server/logging.h"
@@ -26,26 +28,8 @@ ABSL_FLAG(std::string, database_url, "",
           "PostgreSQL connection URL, such as postgresql://user@127.0.0.1:5432/accessdelegation. "
           "Required.");
 ABSL_FLAG(int, database_pool_size, 8, "Number of PostgreSQL connections in the pool (1-256).");
-ABSL_FLAG(std::string, mail_transport, "directory",
-          "How emails leave the server: directory (files in --mail_dir) or smtp (the relay at "
-          "--smtp_url).");
 ABSL_FLAG(std::string, mail_dir, "var/mail",
           "Directory that receives outgoing emails as <message-id>.eml files.");
-ABSL_FLAG(std::string, smtp_url, "",
-          "SMTP relay for --mail_transport=smtp, smtp://host:port or smtps://host:port, "
-          "without credentials.");
-ABSL_FLAG(std::string, smtp_starttls, "required",
-          "required: send only over TLS (STARTTLS on smtp://); none: allow plaintext.");
-ABSL_FLAG(std::string, smtp_auth_file, "",
-          "File with the SMTP user name and password, two lines or one line user:password; "
-          "empty sends no AUTH.");
-ABSL_FLAG(std::string, mail_from, "Patient Portal <no-reply@portal.invalid>",
-          "From header and envelope sender of every email, \"Name <address>\" or address.");
-ABSL_FLAG(int, mail_max_attempts, 8,
-          "Failed delivery attempts after which an email is kept as a dead letter.");
-ABSL_FLAG(absl::Duration, mail_retry_base, absl::Seconds(30),
-          "Delay before retrying a failed email, such as 30s; it doubles with each further "
-          "failure, up to 1h.");
 ABSL_FLAG(std::string, portal_base_url, "http://localhost:8080",
           "Base URL of the patient portal; emailed links point under it.");
 ABSL_FLAG(absl::Duration, invitation_ttl, absl::Hours(24 * 7),
@@ -92,19 +76,58 @@ int WaitForStopSignal() {
   return received;
 }
 
+const char* SignalName(int signal_number) {
+  return signal_number == SIGTERM ? "SIGTERM" : "SIGINT";
+}
+
+// StopSignalWaiter takes SIGINT and SIGTERM on a thread of its own. A signal that arrives
+// before MarkStarted ends the process at once, because start-up blocks without limit on a
+// database host that accepts connections and never replies: libpq sets no connect timeout
+// unless the URL has connect_timeout. A later signal makes WaitForStop return.
+class StopSignalWaiter {
+ public:
+  // Starts the thread. The caller must have blocked both signals in every thread, and the
+  // waiter must never be destroyed, because the thread uses it until the process exits.
+  StopSignalWaiter() {
+    std::thread([this] { Run(); }).detach();
+  }
+
+  void MarkStarted() {
+    absl::MutexLock lock(&mutex_);
+    started_ = true;
+  }
+
+  // Blocks until a signal arrives after MarkStarted and returns its number.
+  int WaitForStop() {
+    absl::MutexLock lock(&mutex_);
+    mutex_.Await(absl::Condition(&stopping_));
+    return signal_number_;
+  }
+
+ private:
+  void Run() {
+    const int received = WaitForStopSignal();
+    absl::MutexLock lock(&mutex_);
+    if (!started_) {
+      spdlog::error("received {} during start-up; exiting without serving", SignalName(received));
+      std::_Exit(EXIT_FAILURE);
+    }
+    signal_number_ = received;
+    stopping_ = true;
+  }
+
+  absl::Mutex mutex_;
+  bool started_ ABSL_GUARDED_BY(mutex_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
+  int signal_number_ ABSL_GUARDED_BY(mutex_) = 0;
+};
+
 accessdelegation::server::Config ConfigFromFlags() {
   accessdelegation::server::Config config;
   config.listen_address = absl::GetFlag(FLAGS_listen_address);
   config.database_url = absl::GetFlag(FLAGS_database_url);
   config.database_pool_size = absl::GetFlag(FLAGS_database_pool_size);
-  config.mail_transport = absl::GetFlag(FLAGS_mail_transport);
   config.mail_dir = absl::GetFlag(FLAGS_mail_dir);
-  config.smtp_url = absl::GetFlag(FLAGS_smtp_url);
-  config.smtp_starttls = absl::GetFlag(FLAGS_smtp_starttls);
-  config.smtp_auth_file = absl::GetFlag(FLAGS_smtp_auth_file);
-  config.mail_from = absl::GetFlag(FLAGS_mail_from);
-  config.mail_max_attempts = absl::GetFlag(FLAGS_mail_max_attempts);
-  config.mail_retry_base = absl::GetFlag(FLAGS_mail_retry_base);
   config.portal_base_url = absl::GetFlag(FLAGS_portal_base_url);
   config.invitation_ttl = absl::GetFlag(FLAGS_invitation_ttl);
   config.session_ttl = absl::GetFlag(FLAGS_session_ttl);
@@ -159,6 +182,7 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  static auto* const stop_signals = new StopSignalWaiter();
 
   spdlog::info("accessdelegation-server {} starting", accessdelegation::server::VersionString());
   absl::StatusOr<std::unique_ptr<accessdelegation::server::Server>> server =
@@ -168,8 +192,10 @@ int main(int argc, char** argv) {
     return EXIT_FAILURE;
   }
 
-  const int signal_number = WaitForStopSignal();
-  spdlog::info("received {}; stopping", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+  stop_signals->MarkStarted();
+
+  const int signal_number = stop_signals->WaitForStop();
+  spdlog::info("received {}; stopping", SignalName(signal_number));
   (*server)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
   (*server)->Wait();
   spdlog::info("accessdelegation-server stopped");

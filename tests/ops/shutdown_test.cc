@@ -1,8 +1,14 @@
-// SIGTERM stops the server binary cleanly while clients keep calling it.
+// SIGTERM stops the server binary cleanly while clients keep calling it, and ends a
+// start-up that blocks on the database.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -12,6 +18,7 @@
 
 #include <grpcpp/create_channel.h>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
@@ -121,6 +128,42 @@ TEST_F(ShutdownTest, SigtermDrainsCallsAndExitsZero) {
   EXPECT_FALSE(server_->StderrLinesContaining("received SIGTERM").empty()) << server_->Stderr();
   EXPECT_FALSE(server_->StderrLinesContaining("stopped").empty()) << server_->Stderr();
   EXPECT_TRUE(server_->StderrLinesContaining("\"level\":\"error\"").empty()) << server_->Stderr();
+}
+
+// A database that accepts TCP connections and never replies, as a hung PostgreSQL host
+// does, makes start-up block; SIGTERM must still end the process.
+TEST(StartupTest, SigtermWhileDatabaseHangsExits) {
+  const int listener = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  ASSERT_EQ(listen(listener, 16), 0);
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  const int database_port = ntohs(address.sin_port);
+  ScopedTempDir temp_dir;
+  absl::StatusOr<std::string> binary = ServerBinary();
+  ASSERT_TRUE(binary.ok()) << binary.status();
+  std::unique_ptr<Subprocess> server = Subprocess::Start(
+      {*binary, "--listen_address=127.0.0.1:0", "--metrics_address=",
+       absl::StrCat("--database_url=postgresql://postgres@127.0.0.1:", database_port, "/hung"),
+       "--mail_dir=" + (temp_dir.path() / "mail").string(),
+       "--secret_key_file=" + (temp_dir.path() / "secret.key").string()},
+      {}, temp_dir.path() / "server.stdout", temp_dir.path() / "server.stderr");
+  ASSERT_NE(server, nullptr);
+  ASSERT_FALSE(server->Wait(absl::Seconds(1)).has_value())
+      << "start-up did not block\n" << ReadFile(temp_dir.path() / "server.stderr");
+
+  server->Signal(SIGTERM);
+  const std::optional<int> exit_code = server->Wait(absl::Seconds(3));
+  close(listener);
+
+  ASSERT_TRUE(exit_code.has_value()) << "still running 3s after SIGTERM";
+  EXPECT_EQ(*exit_code, EXIT_FAILURE);
+  EXPECT_THAT(ReadFile(temp_dir.path() / "server.stderr"),
+              ::testing::HasSubstr("during start-up"));
 }
 
 }  // namespace
