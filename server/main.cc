@@ -28,8 +28,26 @@ ABSL_FLAG(std::string, database_url, "",
           "PostgreSQL connection URL, such as postgresql://user@127.0.0.1:5432/accessdelegation. "
           "Required.");
 ABSL_FLAG(int, database_pool_size, 8, "Number of PostgreSQL connections in the pool (1-256).");
+ABSL_FLAG(std::string, mail_transport, "directory",
+          "How emails leave the server: directory (files in --mail_dir) or smtp (the relay at "
+          "--smtp_url).");
 ABSL_FLAG(std::string, mail_dir, "var/mail",
           "Directory that receives outgoing emails as <message-id>.eml files.");
+ABSL_FLAG(std::string, smtp_url, "",
+          "SMTP relay for --mail_transport=smtp, smtp://host:port or smtps://host:port, "
+          "without credentials.");
+ABSL_FLAG(std::string, smtp_starttls, "required",
+          "required: send only over TLS (STARTTLS on smtp://); none: allow plaintext.");
+ABSL_FLAG(std::string, smtp_auth_file, "",
+          "File with the SMTP user name and password, two lines or one line user:password; "
+          "empty sends no AUTH.");
+ABSL_FLAG(std::string, mail_from, "Patient Portal <no-reply@portal.invalid>",
+          "From header and envelope sender of every email, \"Name <address>\" or address.");
+ABSL_FLAG(int, mail_max_attempts, 8,
+          "Failed delivery attempts after which an email is kept as a dead letter.");
+ABSL_FLAG(absl::Duration, mail_retry_base, absl::Seconds(30),
+          "Delay before retrying a failed email, such as 30s; it doubles with each further "
+          "failure, up to 1h.");
 ABSL_FLAG(std::string, portal_base_url, "http://localhost:8080",
           "Base URL of the patient portal; emailed links point under it.");
 ABSL_FLAG(absl::Duration, invitation_ttl, absl::Hours(24 * 7),
@@ -127,7 +145,14 @@ accessdelegation::server::Config ConfigFromFlags() {
   config.listen_address = absl::GetFlag(FLAGS_listen_address);
   config.database_url = absl::GetFlag(FLAGS_database_url);
   config.database_pool_size = absl::GetFlag(FLAGS_database_pool_size);
+  config.mail_transport = absl::GetFlag(FLAGS_mail_transport);
   config.mail_dir = absl::GetFlag(FLAGS_mail_dir);
+  config.smtp_url = absl::GetFlag(FLAGS_smtp_url);
+  config.smtp_starttls = absl::GetFlag(FLAGS_smtp_starttls);
+  config.smtp_auth_file = absl::GetFlag(FLAGS_smtp_auth_file);
+  config.mail_from = absl::GetFlag(FLAGS_mail_from);
+  config.mail_max_attempts = absl::GetFlag(FLAGS_mail_max_attempts);
+  config.mail_retry_base = absl::GetFlag(FLAGS_mail_retry_base);
   config.portal_base_url = absl::GetFlag(FLAGS_portal_base_url);
   config.invitation_ttl = absl::GetFlag(FLAGS_invitation_ttl);
   config.session_ttl = absl::GetFlag(FLAGS_session_ttl);
