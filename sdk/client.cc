@@ -293,6 +293,36 @@ absl::StatusOr<v1::RevokeGrantResponse> Client::RevokeGrant(const v1::RevokeGran
               Idempotency::kWrite);
 }
 
+absl::StatusOr<v1::DeclineInvitationResponse> Client::DeclineInvitation(
+    const v1::DeclineInvitationRequest& request, const CallOptions& call) {
+  return Call(*access_delegation_, &v1::AccessDelegation::Stub::DeclineInvitation, request, call,
+              Idempotency::kWrite);
+}
+
+absl::StatusOr<v1::ResendInvitationResponse> Client::ResendInvitation(
+    const v1::ResendInvitationRequest& request, const CallOptions& call) {
+  return Call(*access_delegation_, &v1::AccessDelegation::Stub::ResendInvitation, request, call,
+              Idempotency::kWrite);
+}
+
+absl::StatusOr<v1::CancelInvitationResponse> Client::CancelInvitation(
+    const v1::CancelInvitationRequest& request, const CallOptions& call) {
+  return Call(*access_delegation_, &v1::AccessDelegation::Stub::CancelInvitation, request, call,
+              Idempotency::kWrite);
+}
+
+absl::StatusOr<v1::LeaveGrantResponse> Client::LeaveGrant(const v1::LeaveGrantRequest& request,
+                                                          const CallOptions& call) {
+  return Call(*access_delegation_, &v1::AccessDelegation::Stub::LeaveGrant, request, call,
+              Idempotency::kWrite);
+}
+
+absl::StatusOr<v1::ListDelegatedAccessResponse> Client::ListDelegatedAccess(
+    const v1::ListDelegatedAccessRequest& request, const CallOptions& call) {
+  return Call(*access_delegation_, &v1::AccessDelegation::Stub::ListDelegatedAccess, request,
+              call, Idempotency::kRead);
+}
+
 absl::StatusOr<v1::CheckAccessResponse> Client::CheckAccess(const v1::CheckAccessRequest& request,
                                                             const CallOptions& call) {
   return Call(*access_delegation_, &v1::AccessDelegation::Stub::CheckAccess, request, call,

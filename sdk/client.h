@@ -261,6 +261,22 @@ class Client {
   // Calls AccessDelegation.RevokeGrant, which needs the owner's session token.
   absl::StatusOr<v1::RevokeGrantResponse> RevokeGrant(const v1::RevokeGrantRequest& request,
                                                       const CallOptions& call = {});
+  // Calls AccessDelegation.DeclineInvitation, which needs no token (the invitation token is
+  // the credential).
+  absl::StatusOr<v1::DeclineInvitationResponse> DeclineInvitation(
+      const v1::DeclineInvitationRequest& request, const CallOptions& call = {});
+  // Calls AccessDelegation.ResendInvitation, which needs the owner's session token.
+  absl::StatusOr<v1::ResendInvitationResponse> ResendInvitation(
+      const v1::ResendInvitationRequest& request, const CallOptions& call = {});
+  // Calls AccessDelegation.CancelInvitation, which needs the owner's session token.
+  absl::StatusOr<v1::CancelInvitationResponse> CancelInvitation(
+      const v1::CancelInvitationRequest& request, const CallOptions& call = {});
+  // Calls AccessDelegation.LeaveGrant, which needs the delegate's session token.
+  absl::StatusOr<v1::LeaveGrantResponse> LeaveGrant(const v1::LeaveGrantRequest& request,
+                                                    const CallOptions& call = {});
+  // Calls AccessDelegation.ListDelegatedAccess, which needs a session token.
+  absl::StatusOr<v1::ListDelegatedAccessResponse> ListDelegatedAccess(
+      const v1::ListDelegatedAccessRequest& request = {}, const CallOptions& call = {});
   // Calls AccessDelegation.CheckAccess, which needs a service token.
   absl::StatusOr<v1::CheckAccessResponse> CheckAccess(const v1::CheckAccessRequest& request,
                                                       const CallOptions& call = {});

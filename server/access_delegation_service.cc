@@ -1,7 +1,12 @@
 #include "server/access_delegation_service.h"
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "server/actor.h"
 #include "server/call_interceptor.h"
 #include "server/emails.h"
 #include "server/permissions.h"
@@ -19,12 +24,126 @@ constexpr char kUnknownGrantMessage[] = "grant_id: no grant with this id";
 constexpr char kNotAwaitingDecisionMessage[] =
     "the invitation is not waiting for your decision: only an ACCEPTED invitation can be "
     "confirmed or denied";
+constexpr char kStaleInvitationEtagMessage[] =
+    "etag does not match: the invitation changed since it was read; read it again and retry "
+    "with its current etag";
+constexpr char kStaleGrantEtagMessage[] =
+    "etag does not match: the grant changed since it was read; read it again and retry with "
+    "its current etag";
+constexpr size_t kMaxRequestIdLength = 128;
 
 // Maps the store's outcomes of a confirm or deny to API messages.
 absl::Status RewordDecisionStatus(const absl::Status& status) {
-  return RewordStatus(
-      RewordStatus(status, absl::StatusCode::kNotFound, kUnknownInvitationMessage),
-      absl::StatusCode::kFailedPrecondition, kNotAwaitingDecisionMessage);
+  absl::Status reworded =
+      RewordStatus(status, absl::StatusCode::kNotFound, kUnknownInvitationMessage);
+  reworded = RewordStatus(reworded, absl::StatusCode::kAborted, kStaleInvitationEtagMessage);
+  return RewordStatus(reworded, absl::StatusCode::kFailedPrecondition,
+                      kNotAwaitingDecisionMessage);
+}
+
+// Maps the store's outcomes of an owner's change to an invitation, other than a decision.
+absl::Status RewordInvitationChangeStatus(const absl::Status& status,
+                                          absl::string_view precondition_message) {
+  absl::Status reworded =
+      RewordStatus(status, absl::StatusCode::kNotFound, kUnknownInvitationMessage);
+  reworded = RewordStatus(reworded, absl::StatusCode::kAborted, kStaleInvitationEtagMessage);
+  return RewordStatus(reworded, absl::StatusCode::kFailedPrecondition, precondition_message);
+}
+
+absl::Status RewordGrantChangeStatus(const absl::Status& status) {
+  absl::Status reworded = RewordStatus(status, absl::StatusCode::kNotFound, kUnknownGrantMessage);
+  return RewordStatus(reworded, absl::StatusCode::kAborted, kStaleGrantEtagMessage);
+}
+
+// Checks an optional request_id: empty, or 1 to kMaxRequestIdLength printable ASCII
+// characters.
+absl::Status ValidateRequestId(const std::string& request_id) {
+  if (request_id.size() > kMaxRequestIdLength) {
+    return absl::InvalidArgumentError(absl::StrCat("request_id is ", request_id.size(),
+                                                   " characters long; the maximum is ",
+                                                   kMaxRequestIdLength));
+  }
+  for (const char c : request_id) {
+    if (!absl::ascii_isprint(static_cast<unsigned char>(c))) {
+      return absl::InvalidArgumentError(
+          "request_id must be printable ASCII, such as a UUID; it contains a control or "
+          "non-ASCII character");
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Returns the identity under which a caller's request ids are kept apart from others'.
+std::string IdempotencyScope(const Caller& caller) {
+  if (caller.kind == Caller::Kind::kService) return absl::StrCat("service:", caller.service_name);
+  return absl::StrCat("account:", caller.account_id);
+}
+
+// Returns the idempotency key of `request` sent to `method` by `scope`. The fingerprint is
+// the SHA-256 of the serialized request, request_id included, which is the same for every
+// retry of the request.
+template <typename Request>
+storage::IdempotencyKey IdempotencyFor(const std::string& scope, const char* method,
+                                       const Request& request) {
+  storage::IdempotencyKey key;
+  key.caller = scope;
+  key.method = method;
+  key.request_id = request.request_id();
+  if (!key.request_id.empty()) key.fingerprint = HashToken(request.SerializeAsString());
+  return key;
+}
+
+std::string RenderEtag(int64_t version) { return absl::StrCat("v", version); }
+
+// Returns the version an etag names; nullopt for an empty etag.
+absl::StatusOr<storage::ExpectedVersion> ParseEtag(const std::string& etag) {
+  if (etag.empty()) return storage::ExpectedVersion();
+  absl::string_view digits = etag;
+  int64_t version = 0;
+  if (!absl::ConsumePrefix(&digits, "v") || !absl::SimpleAtoi(digits, &version) || version < 1) {
+    return absl::InvalidArgumentError(
+        "etag is not an etag from this service; pass the etag of the record as last read, or "
+        "leave it empty");
+  }
+  return storage::ExpectedVersion(version);
+}
+
+absl::Time FromProto(const google::protobuf::Timestamp& timestamp) {
+  return absl::FromUnixSeconds(timestamp.seconds()) + absl::Nanoseconds(timestamp.nanos());
+}
+
+// Returns the time in `timestamp`, which must lie after `now`.
+absl::StatusOr<absl::Time> ReadFutureTime(absl::string_view field,
+                                          const google::protobuf::Timestamp& timestamp,
+                                          absl::Time now) {
+  if (timestamp.nanos() < 0 || timestamp.nanos() > 999999999) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " has invalid nanos"));
+  }
+  const absl::Time time = FromProto(timestamp);
+  if (time <= now) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, " must be in the future; got ",
+        absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", time, absl::UTCTimeZone())));
+  }
+  return time;
+}
+
+void FillInvitation(const storage::InvitationRecord& record, v1::Invitation* invitation) {
+  ToProto(record, invitation);
+  invitation->set_etag(RenderEtag(record.version));
+  if (record.grant_expire_time.has_value()) {
+    ToProto(*record.grant_expire_time, invitation->mutable_grant_expire_time());
+  }
+}
+
+void FillGrant(const storage::GrantRecord& record, v1::Grant* grant) {
+  ToProto(record, grant);
+  grant->set_etag(RenderEtag(record.version));
+  if (record.expire_time.has_value()) {
+    ToProto(*record.expire_time, grant->mutable_expire_time());
+  }
+  grant->set_owner_first_name(record.owner_first_name);
+  grant->set_owner_last_name(record.owner_last_name);
 }
 
 }  // namespace
@@ -35,7 +154,47 @@ AccessDelegationService::AccessDelegationService(storage::Store* store,
     : store_(store),
       authenticator_(authenticator),
       secret_box_(secret_box),
+      page_tokens_(*secret_box),
       options_(std::move(options)) {}
+
+absl::StatusOr<AccessDelegationService::OwnerCall> AccessDelegationService::AuthorizeOwner(
+    const grpc::ServerContext& context, const std::string& owner_account_id) const {
+  OwnerCall call;
+  absl::StatusOr<Caller> caller = authenticator_->RequireSession(context);
+  if (caller.ok()) {
+    if (!owner_account_id.empty() &&
+        absl::AsciiStrToLower(owner_account_id) != absl::AsciiStrToLower(caller->account_id)) {
+      return absl::PermissionDeniedError(
+          "owner_account_id: a signed-in account can manage only its own record; leave it "
+          "empty or set it to your own account id");
+    }
+    call.owner_id = caller->account_id;
+  } else if (absl::IsPermissionDenied(caller.status())) {
+    // A valid token that is not a session: a service acting on an owner's behalf.
+    caller = authenticator_->RequireService(context);
+    if (!caller.ok()) return caller.status();
+    if (owner_account_id.empty()) {
+      return absl::InvalidArgumentError(
+          "owner_account_id is required with a service token: set it to the account whose "
+          "record the call acts on");
+    }
+    if (absl::Status status = ValidateUuid("owner_account_id", owner_account_id); !status.ok()) {
+      return status;
+    }
+    absl::StatusOr<storage::AccountRecord> owner = store_->GetAccount(owner_account_id);
+    if (absl::IsNotFound(owner.status())) {
+      return absl::NotFoundError("owner_account_id: no account with this id");
+    }
+    if (!owner.ok()) return owner.status();
+    call.owner_id = owner->id;
+  } else {
+    return caller.status();
+  }
+  call.caller = *std::move(caller);
+  call.actor = ActorFor(context, call.caller);
+  AnnotateCall(context, "owner_account_id", call.owner_id);
+  return call;
+}
 
 grpc::Status AccessDelegationService::CreateInvitation(grpc::ServerContext* context,
                                                        const v1::CreateInvitationRequest* request,
@@ -47,8 +206,8 @@ grpc::Status AccessDelegationService::CreateInvitation(grpc::ServerContext* cont
 absl::Status AccessDelegationService::DoCreateInvitation(
     const grpc::ServerContext& context, const v1::CreateInvitationRequest& request,
     v1::CreateInvitationResponse& response) {
-  absl::StatusOr<Caller> caller = authenticator_->RequireSession(context);
-  if (!caller.ok()) return caller.status();
+  absl::StatusOr<OwnerCall> call = AuthorizeOwner(context, request.owner_account_id());
+  if (!call.ok()) return call.status();
 
   absl::StatusOr<std::string> first_name = ValidateName("first_name", request.first_name());
   if (!first_name.ok()) return first_name.status();
@@ -60,30 +219,47 @@ absl::Status AccessDelegationService::DoCreateInvitation(
       !status.ok()) {
     return status;
   }
+  if (absl::Status status = ValidateRequestId(request.request_id()); !status.ok()) return status;
+  const absl::Time now = absl::Now();
+  std::optional<absl::Time> grant_expire_time;
+  if (request.has_grant_expire_time()) {
+    absl::StatusOr<absl::Time> time =
+        ReadFutureTime("grant_expire_time", request.grant_expire_time(), now);
+    if (!time.ok()) return time.status();
+    grant_expire_time = *time;
+  }
 
   const std::string token = NewToken();
   storage::NewInvitation invitation;
-  invitation.owner_account_id = caller->account_id;
+  invitation.owner_account_id = call->owner_id;
   invitation.email = *email;
   invitation.first_name = *first_name;
   invitation.last_name = *last_name;
   invitation.access_level = request.access_level();
   invitation.token_hash = HashToken(token);
-  invitation.expire_time = absl::Now() + options_.invitation_ttl;
+  invitation.expire_time = now + options_.invitation_ttl;
+  invitation.grant_expire_time = grant_expire_time;
   const std::string sealed_token = secret_box_->Seal(token);
   absl::StatusOr<storage::InvitationRecord> created = store_->CreateInvitation(
-      invitation, [&](const storage::EmailContext& email_context) {
+      call->actor, invitation,
+      [&](const storage::EmailContext& email_context) {
         return InvitationEmail(email_context, sealed_token, options_.portal_base_url);
-      });
+      },
+      IdempotencyFor(IdempotencyScope(call->caller), "CreateInvitation", request));
   if (!created.ok()) {
-    absl::Status status = RewordStatus(created.status(), absl::StatusCode::kInvalidArgument,
-                                       "email: you cannot invite yourself");
+    absl::Status status = created.status();
+    if (!absl::StartsWith(status.message(), "request_id")) {
+      status = RewordStatus(status, absl::StatusCode::kInvalidArgument,
+                            "email: you cannot invite yourself");
+    }
+    status = RewordStatus(status, absl::StatusCode::kNotFound,
+                          "owner_account_id: no account with this id");
     return RewordStatus(status, absl::StatusCode::kAlreadyExists,
                         "email: this person already has a pending invitation or access to "
                         "your record");
   }
   AnnotateCall(context, "invitation_id", created->id);
-  ToProto(*created, response.mutable_invitation());
+  FillInvitation(*created, response.mutable_invitation());
   return absl::OkStatus();
 }
 
@@ -133,12 +309,15 @@ absl::Status AccessDelegationService::DoAcceptInvitation(
       !status.ok()) {
     return status;
   }
+  if (absl::Status status = ValidateRequestId(request.request_id()); !status.ok()) return status;
 
   absl::StatusOr<storage::InvitationRecord> accepted = store_->AcceptInvitation(
-      HashToken(request.invitation_token()), caller->account_id, absl::Now(),
+      ActorFor(context, *caller), HashToken(request.invitation_token()), caller->account_id,
+      absl::Now(),
       [&](const storage::EmailContext& email_context) {
         return AcceptedEmail(email_context, options_.portal_base_url);
-      });
+      },
+      IdempotencyFor(IdempotencyScope(*caller), "AcceptInvitation", request));
   if (!accepted.ok()) {
     absl::Status status = accepted.status();
     status = RewordStatus(status, absl::StatusCode::kNotFound, kDeadInvitationMessage);
@@ -148,14 +327,51 @@ absl::Status AccessDelegationService::DoAcceptInvitation(
     status = RewordStatus(status, absl::StatusCode::kPermissionDenied,
                           "this invitation was sent to a different email address; sign in "
                           "with the invited address to accept it");
-    status = RewordStatus(status, absl::StatusCode::kInvalidArgument,
-                          "invitation_token: you cannot accept an invitation to your own "
-                          "record");
+    if (!absl::StartsWith(status.message(), "request_id")) {
+      status = RewordStatus(status, absl::StatusCode::kInvalidArgument,
+                            "invitation_token: you cannot accept an invitation to your own "
+                            "record");
+    }
     return RewordStatus(status, absl::StatusCode::kAlreadyExists,
                         "you already have access to this record");
   }
   AnnotateCall(context, "invitation_id", accepted->id);
-  ToProto(*accepted, response.mutable_invitation());
+  FillInvitation(*accepted, response.mutable_invitation());
+  return absl::OkStatus();
+}
+
+grpc::Status AccessDelegationService::DeclineInvitation(
+    grpc::ServerContext* context, const v1::DeclineInvitationRequest* request,
+    v1::DeclineInvitationResponse* response) {
+  return CompleteRpc(*context, "DeclineInvitation", DoDeclineInvitation(*context, *request));
+}
+
+absl::Status AccessDelegationService::DoDeclineInvitation(
+    const grpc::ServerContext& context, const v1::DeclineInvitationRequest& request) {
+  if (absl::Status status = ValidateTokenField("invitation_token", request.invitation_token());
+      !status.ok()) {
+    return status;
+  }
+  if (absl::Status status = ValidateRequestId(request.request_id()); !status.ok()) return status;
+
+  // The token is the credential. A signed-in caller is recorded as the actor; without a
+  // session, the holder of the token is, and retries are matched by the token.
+  const std::string token_hash = HashToken(request.invitation_token());
+  absl::StatusOr<Caller> caller = authenticator_->RequireSession(context);
+  const storage::Actor actor =
+      caller.ok() ? ActorFor(context, *caller) : AnonymousActorFor(context, "");
+  const std::string scope = absl::StrCat("invitation-token:", ToHex(token_hash));
+
+  absl::StatusOr<storage::InvitationRecord> declined = store_->DeclineInvitation(
+      actor, token_hash, absl::Now(),
+      [&](const storage::EmailContext& email_context) {
+        return DeclinedEmail(email_context, options_.portal_base_url);
+      },
+      IdempotencyFor(scope, "DeclineInvitation", request));
+  if (!declined.ok()) {
+    return RewordStatus(declined.status(), absl::StatusCode::kNotFound, kDeadInvitationMessage);
+  }
+  AnnotateCall(context, "invitation_id", declined->id);
   return absl::OkStatus();
 }
 
@@ -169,23 +385,27 @@ grpc::Status AccessDelegationService::ConfirmInvitation(
 absl::Status AccessDelegationService::DoConfirmInvitation(
     const grpc::ServerContext& context, const v1::ConfirmInvitationRequest& request,
     v1::ConfirmInvitationResponse& response) {
-  absl::StatusOr<Caller> caller = authenticator_->RequireSession(context);
-  if (!caller.ok()) return caller.status();
+  absl::StatusOr<OwnerCall> call = AuthorizeOwner(context, request.owner_account_id());
+  if (!call.ok()) return call.status();
   if (absl::Status status = ValidateUuid("invitation_id", request.invitation_id());
       !status.ok()) {
     return status;
   }
+  absl::StatusOr<storage::ExpectedVersion> expected = ParseEtag(request.etag());
+  if (!expected.ok()) return expected.status();
+  if (absl::Status status = ValidateRequestId(request.request_id()); !status.ok()) return status;
 
   absl::StatusOr<storage::Confirmation> confirmation = store_->ConfirmInvitation(
-      caller->account_id, request.invitation_id(),
+      call->actor, call->owner_id, request.invitation_id(), *expected,
       [&](const storage::EmailContext& email_context) {
         return ConfirmedEmail(email_context, options_.portal_base_url);
-      });
+      },
+      IdempotencyFor(IdempotencyScope(call->caller), "ConfirmInvitation", request));
   if (!confirmation.ok()) return RewordDecisionStatus(confirmation.status());
   AnnotateCall(context, "invitation_id", confirmation->invitation.id);
   AnnotateCall(context, "grant_id", confirmation->grant.id);
-  ToProto(confirmation->invitation, response.mutable_invitation());
-  ToProto(confirmation->grant, response.mutable_grant());
+  FillInvitation(confirmation->invitation, response.mutable_invitation());
+  FillGrant(confirmation->grant, response.mutable_grant());
   return absl::OkStatus();
 }
 
@@ -198,19 +418,98 @@ grpc::Status AccessDelegationService::DenyInvitation(grpc::ServerContext* contex
 absl::Status AccessDelegationService::DoDenyInvitation(const grpc::ServerContext& context,
                                                        const v1::DenyInvitationRequest& request,
                                                        v1::DenyInvitationResponse& response) {
-  absl::StatusOr<Caller> caller = authenticator_->RequireSession(context);
-  if (!caller.ok()) return caller.status();
+  absl::StatusOr<OwnerCall> call = AuthorizeOwner(context, request.owner_account_id());
+  if (!call.ok()) return call.status();
   if (absl::Status status = ValidateUuid("invitation_id", request.invitation_id());
       !status.ok()) {
     return status;
   }
+  absl::StatusOr<storage::ExpectedVersion> expected = ParseEtag(request.etag());
+  if (!expected.ok()) return expected.status();
+  if (absl::Status status = ValidateRequestId(request.request_id()); !status.ok()) return status;
 
   absl::StatusOr<storage::InvitationRecord> denied = store_->DenyInvitation(
-      caller->account_id, request.invitation_id(),
-      [](const storage::EmailContext& email_context) { return DeniedEmail(email_context); });
+      call->actor, call->owner_id, request.invitation_id(), *expected,
+      [](const storage::EmailContext& email_context) { return DeniedEmail(email_context); },
+      IdempotencyFor(IdempotencyScope(call->caller), "DenyInvitation", request));
   if (!denied.ok()) return RewordDecisionStatus(denied.status());
   AnnotateCall(context, "invitation_id", denied->id);
-  ToProto(*denied, response.mutable_invitation());
+  FillInvitation(*denied, response.mutable_invitation());
+  return absl::OkStatus();
+}
+
+grpc::Status AccessDelegationService::ResendInvitation(
+    grpc::ServerContext* context, const v1::ResendInvitationRequest* request,
+    v1::ResendInvitationResponse* response) {
+  return CompleteRpc(*context, "ResendInvitation",
+                     DoResendInvitation(*context, *request, *response));
+}
+
+absl::Status AccessDelegationService::DoResendInvitation(
+    const grpc::ServerContext& context, const v1::ResendInvitationRequest& request,
+    v1::ResendInvitationResponse& response) {
+  absl::StatusOr<OwnerCall> call = AuthorizeOwner(context, request.owner_account_id());
+  if (!call.ok()) return call.status();
+  if (absl::Status status = ValidateUuid("invitation_id", request.invitation_id());
+      !status.ok()) {
+    return status;
+  }
+  absl::StatusOr<storage::ExpectedVersion> expected = ParseEtag(request.etag());
+  if (!expected.ok()) return expected.status();
+  if (absl::Status status = ValidateRequestId(request.request_id()); !status.ok()) return status;
+
+  const absl::Time now = absl::Now();
+  const std::string token = NewToken();
+  const std::string sealed_token = secret_box_->Seal(token);
+  absl::StatusOr<storage::InvitationRecord> resent = store_->ResendInvitation(
+      call->actor, call->owner_id, request.invitation_id(), *expected, HashToken(token),
+      now + options_.invitation_ttl, now,
+      [&](const storage::EmailContext& email_context) {
+        return ResentInvitationEmail(email_context, sealed_token, options_.portal_base_url);
+      },
+      IdempotencyFor(IdempotencyScope(call->caller), "ResendInvitation", request));
+  if (!resent.ok()) {
+    return RewordInvitationChangeStatus(
+        resent.status(),
+        "only a PENDING invitation that has not expired can be sent again; send a new "
+        "invitation instead");
+  }
+  AnnotateCall(context, "invitation_id", resent->id);
+  FillInvitation(*resent, response.mutable_invitation());
+  return absl::OkStatus();
+}
+
+grpc::Status AccessDelegationService::CancelInvitation(
+    grpc::ServerContext* context, const v1::CancelInvitationRequest* request,
+    v1::CancelInvitationResponse* response) {
+  return CompleteRpc(*context, "CancelInvitation",
+                     DoCancelInvitation(*context, *request, *response));
+}
+
+absl::Status AccessDelegationService::DoCancelInvitation(
+    const grpc::ServerContext& context, const v1::CancelInvitationRequest& request,
+    v1::CancelInvitationResponse& response) {
+  absl::StatusOr<OwnerCall> call = AuthorizeOwner(context, request.owner_account_id());
+  if (!call.ok()) return call.status();
+  if (absl::Status status = ValidateUuid("invitation_id", request.invitation_id());
+      !status.ok()) {
+    return status;
+  }
+  absl::StatusOr<storage::ExpectedVersion> expected = ParseEtag(request.etag());
+  if (!expected.ok()) return expected.status();
+  if (absl::Status status = ValidateRequestId(request.request_id()); !status.ok()) return status;
+
+  absl::StatusOr<storage::InvitationRecord> canceled = store_->CancelInvitation(
+      call->actor, call->owner_id, request.invitation_id(), *expected, absl::Now(),
+      [](const storage::EmailContext& email_context) { return CanceledEmail(email_context); },
+      IdempotencyFor(IdempotencyScope(call->caller), "CancelInvitation", request));
+  if (!canceled.ok()) {
+    return RewordInvitationChangeStatus(
+        canceled.status(),
+        "only a PENDING or ACCEPTED invitation can be canceled; this one has already ended");
+  }
+  AnnotateCall(context, "invitation_id", canceled->id);
+  FillInvitation(*canceled, response.mutable_invitation());
   return absl::OkStatus();
 }
 
@@ -224,17 +523,25 @@ grpc::Status AccessDelegationService::ListInvitations(grpc::ServerContext* conte
 absl::Status AccessDelegationService::DoListInvitations(
     const grpc::ServerContext& context, const v1::ListInvitationsRequest& request,
     v1::ListInvitationsResponse& response) {
-  absl::StatusOr<Caller> caller = authenticator_->RequireSession(context);
-  if (!caller.ok()) return caller.status();
+  absl::StatusOr<OwnerCall> call = AuthorizeOwner(context, request.owner_account_id());
+  if (!call.ok()) return call.status();
   if (absl::Status status = ValidateStateFilter("state", request.state()); !status.ok()) {
     return status;
   }
+  const std::string filter =
+      absl::StrCat("ListInvitations/", call->owner_id, "/", static_cast<int>(request.state()));
+  absl::StatusOr<storage::PageRequest> page =
+      ReadPageRequest(page_tokens_, filter, request.page_size(), request.page_token());
+  if (!page.ok()) return page.status();
 
-  absl::StatusOr<std::vector<storage::InvitationRecord>> invitations =
-      store_->ListInvitations(caller->account_id, request.state(), absl::Now());
+  absl::StatusOr<storage::Page<storage::InvitationRecord>> invitations =
+      store_->ListInvitations(call->owner_id, request.state(), absl::Now(), *page);
   if (!invitations.ok()) return invitations.status();
-  for (const storage::InvitationRecord& invitation : *invitations) {
-    ToProto(invitation, response.add_invitations());
+  for (const storage::InvitationRecord& invitation : invitations->items) {
+    FillInvitation(invitation, response.add_invitations());
+  }
+  if (invitations->next.has_value()) {
+    response.set_next_page_token(page_tokens_.Issue(filter, *invitations->next));
   }
   return absl::OkStatus();
 }
@@ -242,18 +549,53 @@ absl::Status AccessDelegationService::DoListInvitations(
 grpc::Status AccessDelegationService::ListGrants(grpc::ServerContext* context,
                                                  const v1::ListGrantsRequest* request,
                                                  v1::ListGrantsResponse* response) {
-  return CompleteRpc(*context, "ListGrants", DoListGrants(*context, *response));
+  return CompleteRpc(*context, "ListGrants", DoListGrants(*context, *request, *response));
 }
 
 absl::Status AccessDelegationService::DoListGrants(const grpc::ServerContext& context,
+                                                   const v1::ListGrantsRequest& request,
                                                    v1::ListGrantsResponse& response) {
+  absl::StatusOr<OwnerCall> call = AuthorizeOwner(context, request.owner_account_id());
+  if (!call.ok()) return call.status();
+  const std::string filter = absl::StrCat("ListGrants/", call->owner_id);
+  absl::StatusOr<storage::PageRequest> page =
+      ReadPageRequest(page_tokens_, filter, request.page_size(), request.page_token());
+  if (!page.ok()) return page.status();
+
+  absl::StatusOr<storage::Page<storage::GrantRecord>> grants =
+      store_->ListGrants(call->owner_id, absl::Now(), *page);
+  if (!grants.ok()) return grants.status();
+  for (const storage::GrantRecord& grant : grants->items) FillGrant(grant, response.add_grants());
+  if (grants->next.has_value()) {
+    response.set_next_page_token(page_tokens_.Issue(filter, *grants->next));
+  }
+  return absl::OkStatus();
+}
+
+grpc::Status AccessDelegationService::ListDelegatedAccess(
+    grpc::ServerContext* context, const v1::ListDelegatedAccessRequest* request,
+    v1::ListDelegatedAccessResponse* response) {
+  return CompleteRpc(*context, "ListDelegatedAccess",
+                     DoListDelegatedAccess(*context, *request, *response));
+}
+
+absl::Status AccessDelegationService::DoListDelegatedAccess(
+    const grpc::ServerContext& context, const v1::ListDelegatedAccessRequest& request,
+    v1::ListDelegatedAccessResponse& response) {
   absl::StatusOr<Caller> caller = authenticator_->RequireSession(context);
   if (!caller.ok()) return caller.status();
+  const std::string filter = absl::StrCat("ListDelegatedAccess/", caller->account_id);
+  absl::StatusOr<storage::PageRequest> page =
+      ReadPageRequest(page_tokens_, filter, request.page_size(), request.page_token());
+  if (!page.ok()) return page.status();
 
-  absl::StatusOr<std::vector<storage::GrantRecord>> grants =
-      store_->ListGrants(caller->account_id);
+  absl::StatusOr<storage::Page<storage::GrantRecord>> grants =
+      store_->ListDelegatedAccess(caller->account_id, absl::Now(), *page);
   if (!grants.ok()) return grants.status();
-  for (const storage::GrantRecord& grant : *grants) ToProto(grant, response.add_grants());
+  for (const storage::GrantRecord& grant : grants->items) FillGrant(grant, response.add_grants());
+  if (grants->next.has_value()) {
+    response.set_next_page_token(page_tokens_.Issue(filter, *grants->next));
+  }
   return absl::OkStatus();
 }
 
@@ -266,8 +608,8 @@ grpc::Status AccessDelegationService::UpdateGrant(grpc::ServerContext* context,
 absl::Status AccessDelegationService::DoUpdateGrant(const grpc::ServerContext& context,
                                                     const v1::UpdateGrantRequest& request,
                                                     v1::UpdateGrantResponse& response) {
-  absl::StatusOr<Caller> caller = authenticator_->RequireSession(context);
-  if (!caller.ok()) return caller.status();
+  absl::StatusOr<OwnerCall> call = AuthorizeOwner(context, request.owner_account_id());
+  if (!call.ok()) return call.status();
   if (absl::Status status = ValidateUuid("grant_id", request.grant_id()); !status.ok()) {
     return status;
   }
@@ -275,14 +617,35 @@ absl::Status AccessDelegationService::DoUpdateGrant(const grpc::ServerContext& c
       !status.ok()) {
     return status;
   }
-
-  absl::StatusOr<storage::GrantRecord> updated =
-      store_->UpdateGrant(caller->account_id, request.grant_id(), request.access_level());
-  if (!updated.ok()) {
-    return RewordStatus(updated.status(), absl::StatusCode::kNotFound, kUnknownGrantMessage);
+  absl::StatusOr<storage::ExpectedVersion> expected = ParseEtag(request.etag());
+  if (!expected.ok()) return expected.status();
+  if (absl::Status status = ValidateRequestId(request.request_id()); !status.ok()) return status;
+  storage::GrantUpdate update;
+  update.access_level = request.access_level();
+  if (request.has_expire_time() && request.clear_expire_time()) {
+    return absl::InvalidArgumentError(
+        "expire_time and clear_expire_time cannot both be set; set one, or neither to keep "
+        "the grant's end");
   }
+  if (request.has_expire_time()) {
+    absl::StatusOr<absl::Time> time =
+        ReadFutureTime("expire_time", request.expire_time(), absl::Now());
+    if (!time.ok()) return time.status();
+    update.change_expire_time = true;
+    update.expire_time = *time;
+  } else if (request.clear_expire_time()) {
+    update.change_expire_time = true;
+  }
+
+  absl::StatusOr<storage::GrantRecord> updated = store_->UpdateGrant(
+      call->actor, call->owner_id, request.grant_id(), *expected, update,
+      [&](const storage::GrantEmailContext& email_context) {
+        return GrantChangedEmails(email_context, options_.portal_base_url);
+      },
+      IdempotencyFor(IdempotencyScope(call->caller), "UpdateGrant", request));
+  if (!updated.ok()) return RewordGrantChangeStatus(updated.status());
   AnnotateCall(context, "grant_id", updated->id);
-  ToProto(*updated, response.mutable_grant());
+  FillGrant(*updated, response.mutable_grant());
   return absl::OkStatus();
 }
 
@@ -294,16 +657,50 @@ grpc::Status AccessDelegationService::RevokeGrant(grpc::ServerContext* context,
 
 absl::Status AccessDelegationService::DoRevokeGrant(const grpc::ServerContext& context,
                                                     const v1::RevokeGrantRequest& request) {
+  absl::StatusOr<OwnerCall> call = AuthorizeOwner(context, request.owner_account_id());
+  if (!call.ok()) return call.status();
+  if (absl::Status status = ValidateUuid("grant_id", request.grant_id()); !status.ok()) {
+    return status;
+  }
+  absl::StatusOr<storage::ExpectedVersion> expected = ParseEtag(request.etag());
+  if (!expected.ok()) return expected.status();
+  if (absl::Status status = ValidateRequestId(request.request_id()); !status.ok()) return status;
+
+  absl::StatusOr<storage::GrantRecord> revoked = store_->RevokeGrant(
+      call->actor, call->owner_id, request.grant_id(), *expected,
+      [](const storage::GrantEmailContext& email_context) {
+        return AccessRemovedEmails(email_context);
+      },
+      IdempotencyFor(IdempotencyScope(call->caller), "RevokeGrant", request));
+  if (!revoked.ok()) return RewordGrantChangeStatus(revoked.status());
+  AnnotateCall(context, "grant_id", request.grant_id());
+  return absl::OkStatus();
+}
+
+grpc::Status AccessDelegationService::LeaveGrant(grpc::ServerContext* context,
+                                                 const v1::LeaveGrantRequest* request,
+                                                 v1::LeaveGrantResponse* response) {
+  return CompleteRpc(*context, "LeaveGrant", DoLeaveGrant(*context, *request));
+}
+
+absl::Status AccessDelegationService::DoLeaveGrant(const grpc::ServerContext& context,
+                                                   const v1::LeaveGrantRequest& request) {
   absl::StatusOr<Caller> caller = authenticator_->RequireSession(context);
   if (!caller.ok()) return caller.status();
   if (absl::Status status = ValidateUuid("grant_id", request.grant_id()); !status.ok()) {
     return status;
   }
+  absl::StatusOr<storage::ExpectedVersion> expected = ParseEtag(request.etag());
+  if (!expected.ok()) return expected.status();
+  if (absl::Status status = ValidateRequestId(request.request_id()); !status.ok()) return status;
 
-  absl::Status revoked = store_->RevokeGrant(caller->account_id, request.grant_id());
-  if (!revoked.ok()) {
-    return RewordStatus(revoked, absl::StatusCode::kNotFound, kUnknownGrantMessage);
-  }
+  absl::StatusOr<storage::GrantRecord> left = store_->LeaveGrant(
+      ActorFor(context, *caller), caller->account_id, request.grant_id(), *expected,
+      [&](const storage::GrantEmailContext& email_context) {
+        return GrantLeftEmails(email_context, options_.portal_base_url);
+      },
+      IdempotencyFor(IdempotencyScope(*caller), "LeaveGrant", request));
+  if (!left.ok()) return RewordGrantChangeStatus(left.status());
   AnnotateCall(context, "grant_id", request.grant_id());
   return absl::OkStatus();
 }

@@ -6,14 +6,16 @@
 #include "absl/time/time.h"
 #include "accessdelegation/v1/access_delegation.grpc.pb.h"
 #include "server/auth.h"
+#include "server/page_tokens.h"
 #include "server/secrets.h"
 #include "storage/store.h"
 
 namespace accessdelegation::server {
 
 // AccessDelegationService implements accessdelegation.v1.AccessDelegation: invitations,
-// grants and access checks. Owner methods act only on the signed-in account's own
-// record. Uses the synchronous API for the reason given on AccountsService.
+// grants and access checks. Owner methods act on the signed-in account's own record, or,
+// with a service token, on the record named by owner_account_id. Uses the synchronous API
+// for the reason given on AccountsService.
 class AccessDelegationService final : public v1::AccessDelegation::Service {
  public:
   struct Options {
@@ -34,12 +36,21 @@ class AccessDelegationService final : public v1::AccessDelegation::Service {
   grpc::Status AcceptInvitation(grpc::ServerContext* context,
                                 const v1::AcceptInvitationRequest* request,
                                 v1::AcceptInvitationResponse* response) override;
+  grpc::Status DeclineInvitation(grpc::ServerContext* context,
+                                 const v1::DeclineInvitationRequest* request,
+                                 v1::DeclineInvitationResponse* response) override;
   grpc::Status ConfirmInvitation(grpc::ServerContext* context,
                                  const v1::ConfirmInvitationRequest* request,
                                  v1::ConfirmInvitationResponse* response) override;
   grpc::Status DenyInvitation(grpc::ServerContext* context,
                               const v1::DenyInvitationRequest* request,
                               v1::DenyInvitationResponse* response) override;
+  grpc::Status ResendInvitation(grpc::ServerContext* context,
+                                const v1::ResendInvitationRequest* request,
+                                v1::ResendInvitationResponse* response) override;
+  grpc::Status CancelInvitation(grpc::ServerContext* context,
+                                const v1::CancelInvitationRequest* request,
+                                v1::CancelInvitationResponse* response) override;
   grpc::Status ListInvitations(grpc::ServerContext* context,
                                const v1::ListInvitationsRequest* request,
                                v1::ListInvitationsResponse* response) override;
@@ -49,10 +60,28 @@ class AccessDelegationService final : public v1::AccessDelegation::Service {
                            v1::UpdateGrantResponse* response) override;
   grpc::Status RevokeGrant(grpc::ServerContext* context, const v1::RevokeGrantRequest* request,
                            v1::RevokeGrantResponse* response) override;
+  grpc::Status LeaveGrant(grpc::ServerContext* context, const v1::LeaveGrantRequest* request,
+                          v1::LeaveGrantResponse* response) override;
+  grpc::Status ListDelegatedAccess(grpc::ServerContext* context,
+                                   const v1::ListDelegatedAccessRequest* request,
+                                   v1::ListDelegatedAccessResponse* response) override;
   grpc::Status CheckAccess(grpc::ServerContext* context, const v1::CheckAccessRequest* request,
                            v1::CheckAccessResponse* response) override;
 
  private:
+  // OwnerCall is an authorized call of an owner RPC.
+  struct OwnerCall {
+    Caller caller;
+    std::string owner_id;  // The record the call acts on.
+    storage::Actor actor;
+  };
+
+  // Authorizes an owner RPC: a session acts on its own record (`owner_account_id` empty
+  // or its own id, else PERMISSION_DENIED); a service must name an existing owner
+  // (INVALID_ARGUMENT if empty or malformed, NOT_FOUND if no such account).
+  absl::StatusOr<OwnerCall> AuthorizeOwner(const grpc::ServerContext& context,
+                                           const std::string& owner_account_id) const;
+
   absl::Status DoCreateInvitation(const grpc::ServerContext& context,
                                   const v1::CreateInvitationRequest& request,
                                   v1::CreateInvitationResponse& response);
@@ -61,22 +90,36 @@ class AccessDelegationService final : public v1::AccessDelegation::Service {
   absl::Status DoAcceptInvitation(const grpc::ServerContext& context,
                                   const v1::AcceptInvitationRequest& request,
                                   v1::AcceptInvitationResponse& response);
+  absl::Status DoDeclineInvitation(const grpc::ServerContext& context,
+                                   const v1::DeclineInvitationRequest& request);
   absl::Status DoConfirmInvitation(const grpc::ServerContext& context,
                                    const v1::ConfirmInvitationRequest& request,
                                    v1::ConfirmInvitationResponse& response);
   absl::Status DoDenyInvitation(const grpc::ServerContext& context,
                                 const v1::DenyInvitationRequest& request,
                                 v1::DenyInvitationResponse& response);
+  absl::Status DoResendInvitation(const grpc::ServerContext& context,
+                                  const v1::ResendInvitationRequest& request,
+                                  v1::ResendInvitationResponse& response);
+  absl::Status DoCancelInvitation(const grpc::ServerContext& context,
+                                  const v1::CancelInvitationRequest& request,
+                                  v1::CancelInvitationResponse& response);
   absl::Status DoListInvitations(const grpc::ServerContext& context,
                                  const v1::ListInvitationsRequest& request,
                                  v1::ListInvitationsResponse& response);
   absl::Status DoListGrants(const grpc::ServerContext& context,
+                            const v1::ListGrantsRequest& request,
                             v1::ListGrantsResponse& response);
   absl::Status DoUpdateGrant(const grpc::ServerContext& context,
                              const v1::UpdateGrantRequest& request,
                              v1::UpdateGrantResponse& response);
   absl::Status DoRevokeGrant(const grpc::ServerContext& context,
                              const v1::RevokeGrantRequest& request);
+  absl::Status DoLeaveGrant(const grpc::ServerContext& context,
+                            const v1::LeaveGrantRequest& request);
+  absl::Status DoListDelegatedAccess(const grpc::ServerContext& context,
+                                     const v1::ListDelegatedAccessRequest& request,
+                                     v1::ListDelegatedAccessResponse& response);
   absl::Status DoCheckAccess(const grpc::ServerContext& context,
                              const v1::CheckAccessRequest& request,
                              v1::CheckAccessResponse& response);
@@ -84,6 +127,7 @@ class AccessDelegationService final : public v1::AccessDelegation::Service {
   storage::Store* const store_;
   const Authenticator* const authenticator_;
   const SecretBox* const secret_box_;
+  const PageTokens page_tokens_;
   const Options options_;
 };
 

@@ -67,24 +67,33 @@ std::string InvitationLink(const std::string& portal_base_url, const std::string
   return PortalUrl(portal_base_url, absl::StrCat("/invitations/accept?token=", token));
 }
 
-storage::OutboxEmail InvitationEmail(const storage::EmailContext& context,
-                                     const std::string& sealed_token,
-                                     const std::string& portal_base_url) {
+namespace {
+
+// Builds the invitation email; `resent` adds that the link replaces an earlier one.
+storage::OutboxEmail BuildInvitationEmail(const storage::EmailContext& context,
+                                          const std::string& sealed_token,
+                                          const std::string& portal_base_url, bool resent) {
   const storage::InvitationRecord& invitation = context.invitation;
   const std::string owner = FullName(context.owner.first_name, context.owner.last_name);
   const std::string link = InvitationLink(portal_base_url, storage::kSecretPlaceholder);
   storage::OutboxEmail email = NewEmail(
-      invitation.email, absl::StrCat(owner, " invited you to their patient portal account"));
+      invitation.email, absl::StrCat(resent ? "Reminder: " : "", owner,
+                                     " invited you to their patient portal account"));
   email.sealed_secret = sealed_token;
 
   const std::string greeting = absl::StrCat("Hello ", invitation.first_name, ",");
-  const std::string offer =
+  std::string offer =
       absl::StrCat(owner, " invited you to help manage their patient portal account with ",
                    LevelDescription(invitation.access_level), ".");
+  if (resent) {
+    absl::StrAppend(&offer, " ", owner,
+                    " sent this invitation again: the link below replaces the one in the "
+                    "earlier email, which no longer works.");
+  }
   const std::string next =
       "To accept, open the link below, create your account or sign in with this email "
       "address, and accept the invitation. " +
-      owner + " then confirms before your access starts.";
+      owner + " then confirms before your access starts. You can also decline it there.";
   const std::string expiry =
       absl::StrCat("The link works once and expires on ", FormatUtc(invitation.expire_time),
                    ". If you did not expect this invitation, ignore this email.");
@@ -92,6 +101,38 @@ storage::OutboxEmail InvitationEmail(const storage::EmailContext& context,
                                  link, "\n\n", expiry, "\n");
   email.body_html = HtmlDocument({greeting, offer, next, expiry}, link, "Accept invitation");
   return email;
+}
+
+// Builds a plain notice: a greeting, the event, what to do next and an optional link.
+storage::OutboxEmail BuildNotice(const std::string& recipient, const std::string& first_name,
+                                 std::string subject, const std::string& event,
+                                 const std::string& next, const std::string& link,
+                                 const std::string& link_text) {
+  storage::OutboxEmail email = NewEmail(recipient, std::move(subject));
+  const std::string greeting = absl::StrCat("Hello ", first_name, ",");
+  email.body_text = absl::StrCat(greeting, "\n\n", event, "\n\n", next, "\n");
+  if (!link.empty()) absl::StrAppend(&email.body_text, "\n", link_text, ": ", link, "\n");
+  email.body_html = HtmlDocument({greeting, event, next}, link, link_text);
+  return email;
+}
+
+std::string GrantEndText(const storage::GrantRecord& grant) {
+  if (!grant.expire_time.has_value()) return "It has no end date.";
+  return absl::StrCat("It ends on ", FormatUtc(*grant.expire_time), ".");
+}
+
+}  // namespace
+
+storage::OutboxEmail InvitationEmail(const storage::EmailContext& context,
+                                     const std::string& sealed_token,
+                                     const std::string& portal_base_url) {
+  return BuildInvitationEmail(context, sealed_token, portal_base_url, /*resent=*/false);
+}
+
+storage::OutboxEmail ResentInvitationEmail(const storage::EmailContext& context,
+                                           const std::string& sealed_token,
+                                           const std::string& portal_base_url) {
+  return BuildInvitationEmail(context, sealed_token, portal_base_url, /*resent=*/true);
 }
 
 storage::OutboxEmail AcceptedEmail(const storage::EmailContext& context,
@@ -148,6 +189,110 @@ storage::OutboxEmail DeniedEmail(const storage::EmailContext& context) {
   email.body_text = absl::StrCat(greeting, "\n\n", event, "\n\n", next, "\n");
   email.body_html = HtmlDocument({greeting, event, next}, "", "");
   return email;
+}
+
+storage::OutboxEmail CanceledEmail(const storage::EmailContext& context) {
+  const storage::InvitationRecord& invitation = context.invitation;
+  const std::string owner = FullName(context.owner.first_name, context.owner.last_name);
+  return BuildNotice(
+      invitation.email, invitation.first_name,
+      absl::StrCat(owner, " withdrew their invitation"),
+      absl::StrCat(owner, " withdrew the invitation to their patient portal account. The link ",
+                   "in the invitation email no longer works, and you have no access."),
+      absl::StrCat("Nothing more is needed. If you think this is a mistake, contact ", owner,
+                   " directly."),
+      "", "");
+}
+
+storage::OutboxEmail DeclinedEmail(const storage::EmailContext& context,
+                                   const std::string& portal_base_url) {
+  const storage::InvitationRecord& invitation = context.invitation;
+  const std::string invitee = FullName(invitation.first_name, invitation.last_name);
+  return BuildNotice(
+      context.owner.email, context.owner.first_name,
+      absl::StrCat(invitee, " declined your invitation"),
+      absl::StrCat(invitee, " (", invitation.email, ") declined your invitation for ",
+                   AccessLevelDisplayName(invitation.access_level), ". They have no access."),
+      "You can send a new invitation from the portal if they change their mind.",
+      PortalUrl(portal_base_url, "/access/invitations"), "Review invitations");
+}
+
+std::vector<storage::OutboxEmail> GrantChangedEmails(const storage::GrantEmailContext& context,
+                                                     const std::string& portal_base_url) {
+  const storage::GrantRecord& grant = context.grant;
+  const std::string owner = FullName(context.owner.first_name, context.owner.last_name);
+  return {BuildNotice(
+      context.delegate.email, context.delegate.first_name,
+      absl::StrCat(owner, " changed your access"),
+      absl::StrCat(owner, " changed your access to their account. It is now ",
+                   LevelDescription(grant.access_level), ". ", GrantEndText(grant)),
+      "The change applies from now on. Sign in to the portal to see what you can do.",
+      PortalUrl(portal_base_url, "/"), "Open the portal")};
+}
+
+std::vector<storage::OutboxEmail> AccessRemovedEmails(const storage::GrantEmailContext& context) {
+  const std::string owner = FullName(context.owner.first_name, context.owner.last_name);
+  return {BuildNotice(
+      context.delegate.email, context.delegate.first_name,
+      absl::StrCat(owner, " removed your access"),
+      absl::StrCat(owner, " removed your access to their patient portal account. You can no ",
+                   "longer see or do anything on their behalf."),
+      absl::StrCat("If you think this is a mistake, contact ", owner, " directly."), "", "")};
+}
+
+std::vector<storage::OutboxEmail> GrantLeftEmails(const storage::GrantEmailContext& context,
+                                                  const std::string& portal_base_url) {
+  const std::string delegate = FullName(context.delegate.first_name, context.delegate.last_name);
+  return {BuildNotice(
+      context.owner.email, context.owner.first_name,
+      absl::StrCat(delegate, " gave up access to your account"),
+      absl::StrCat(delegate, " (", context.delegate.email, ") gave up their ",
+                   AccessLevelDisplayName(context.grant.access_level),
+                   " access to your patient portal account. They can no longer act for you."),
+      "Nothing more is needed. You can invite them again from the portal.",
+      PortalUrl(portal_base_url, "/access"), "Manage access")};
+}
+
+std::vector<storage::OutboxEmail> GrantExpiringEmails(const storage::GrantEmailContext& context,
+                                                      const std::string& portal_base_url) {
+  const storage::GrantRecord& grant = context.grant;
+  const std::string owner = FullName(context.owner.first_name, context.owner.last_name);
+  const std::string delegate = FullName(context.delegate.first_name, context.delegate.last_name);
+  const std::string end = grant.expire_time.has_value() ? FormatUtc(*grant.expire_time) : "";
+  return {
+      BuildNotice(context.owner.email, context.owner.first_name,
+                  absl::StrCat(delegate, "'s access to your account ends soon"),
+                  absl::StrCat(delegate, "'s ", AccessLevelDisplayName(grant.access_level),
+                               " access to your account ends on ", end, "."),
+                  "To keep it, change or remove the end date in the portal before then.",
+                  PortalUrl(portal_base_url, "/access"), "Manage access"),
+      BuildNotice(context.delegate.email, context.delegate.first_name,
+                  absl::StrCat("Your access to ", owner, "'s account ends soon"),
+                  absl::StrCat("Your ", AccessLevelDisplayName(grant.access_level), " access to ",
+                               owner, "'s account ends on ", end, "."),
+                  absl::StrCat("If you still need it, ask ", owner,
+                               " to extend it before then."),
+                  "", "")};
+}
+
+std::vector<storage::OutboxEmail> GrantExpiredEmails(const storage::GrantEmailContext& context,
+                                                     const std::string& portal_base_url) {
+  const storage::GrantRecord& grant = context.grant;
+  const std::string owner = FullName(context.owner.first_name, context.owner.last_name);
+  const std::string delegate = FullName(context.delegate.first_name, context.delegate.last_name);
+  return {
+      BuildNotice(context.owner.email, context.owner.first_name,
+                  absl::StrCat(delegate, "'s access to your account has ended"),
+                  absl::StrCat(delegate, "'s ", AccessLevelDisplayName(grant.access_level),
+                               " access to your account reached its end date and has ended."),
+                  "To give them access again, send a new invitation from the portal.",
+                  PortalUrl(portal_base_url, "/access"), "Manage access"),
+      BuildNotice(context.delegate.email, context.delegate.first_name,
+                  absl::StrCat("Your access to ", owner, "'s account has ended"),
+                  absl::StrCat("Your ", AccessLevelDisplayName(grant.access_level), " access to ",
+                               owner, "'s account reached its end date and has ended."),
+                  absl::StrCat("If you still need it, ask ", owner, " to invite you again."), "",
+                  "")};
 }
 
 }  // namespace accessdelegation::server

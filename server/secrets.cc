@@ -138,4 +138,12 @@ absl::StatusOr<std::string> SecretBox::Open(const std::string& sealed) const {
   return plaintext;
 }
 
+std::string SecretBox::DeriveKey(const std::string& purpose) const {
+  std::string derived(32, '\0');
+  crypto_generichash(reinterpret_cast<unsigned char*>(derived.data()), derived.size(),
+                     reinterpret_cast<const unsigned char*>(purpose.data()), purpose.size(),
+                     reinterpret_cast<const unsigned char*>(key_.data()), key_.size());
+  return derived;
+}
+
 }  // namespace accessdelegation::server

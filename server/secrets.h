@@ -50,6 +50,11 @@ class SecretBox {
   // or was altered.
   absl::StatusOr<std::string> Open(const std::string& sealed) const;
 
+  // Returns a 32-byte key for `purpose`, derived from this box's key with keyed BLAKE2b
+  // (libsodium's crypto_generichash), so that other uses of the secret key never share
+  // its bytes. The same key and purpose always give the same result.
+  std::string DeriveKey(const std::string& purpose) const;
+
  private:
   explicit SecretBox(std::string key) : key_(std::move(key)) {}
 

@@ -1,54 +1,48 @@
 #include "absl/strings/str_cat.h"
+#include "storage/audit.h"
 #include "storage/pg_types.h"
 #include "storage/postgres_store.h"
+#include "storage/write_support.h"
 
 namespace accessdelegation::storage {
 namespace {
 
-// The three invitation reads return the same columns. transaction_time is the
-// transaction's start time; methods without a `now` parameter use it to compute the
-// effective state.
-constexpr Statement kSelectInvitationByToken = {"select_invitation_by_token", R"sql(
-SELECT id::text AS id, owner_account_id::text AS owner_account_id, email, email_normalized,
-       first_name, last_name, access_level, state,
-       invitee_account_id::text AS invitee_account_id, grant_id::text AS grant_id,
-       unix_micros(create_time) AS create_time, unix_micros(update_time) AS update_time,
-       unix_micros(expire_time) AS expire_time, unix_micros(now()) AS transaction_time
-FROM invitations
-WHERE token_hash = $1
-)sql"};
+// The columns of every invitation read. transaction_time is the transaction's start
+// time; methods without a `now` parameter use it to compute the effective state.
+#define INVITATION_COLUMNS                                                                  \
+  "id::text AS id, owner_account_id::text AS owner_account_id, email, email_normalized, " \
+  "first_name, last_name, access_level, state, "                                          \
+  "invitee_account_id::text AS invitee_account_id, grant_id::text AS grant_id, "          \
+  "unix_micros(create_time) AS create_time, unix_micros(update_time) AS update_time, "    \
+  "unix_micros(expire_time) AS expire_time, unix_micros(now()) AS transaction_time, "     \
+  "version, unix_micros(grant_expire_time) AS grant_expire_time "
 
-constexpr Statement kSelectInvitationById = {"select_invitation_by_id", R"sql(
-SELECT id::text AS id, owner_account_id::text AS owner_account_id, email, email_normalized,
-       first_name, last_name, access_level, state,
-       invitee_account_id::text AS invitee_account_id, grant_id::text AS grant_id,
-       unix_micros(create_time) AS create_time, unix_micros(update_time) AS update_time,
-       unix_micros(expire_time) AS expire_time, unix_micros(now()) AS transaction_time
-FROM invitations
-WHERE id = $1::uuid
-)sql"};
+constexpr Statement kSelectInvitationByToken = {
+    "select_invitation_by_token",
+    "SELECT " INVITATION_COLUMNS "FROM invitations WHERE token_hash = $1"};
+
+constexpr Statement kSelectInvitationById = {
+    "select_invitation_by_id", "SELECT " INVITATION_COLUMNS "FROM invitations WHERE id = $1::uuid"};
 
 // $2 is the effective state to keep, or NULL for all; $3 is the time at which PENDING
-// rows past their expire_time count as EXPIRED.
-constexpr Statement kListInvitations = {"list_invitations", R"sql(
-SELECT id::text AS id, owner_account_id::text AS owner_account_id, email, email_normalized,
-       first_name, last_name, access_level, state,
-       invitee_account_id::text AS invitee_account_id, grant_id::text AS grant_id,
-       unix_micros(create_time) AS create_time, unix_micros(update_time) AS update_time,
-       unix_micros(expire_time) AS expire_time, unix_micros(now()) AS transaction_time
+// rows past their expire_time count as EXPIRED. $4 and $5 are the (create_time, id) of
+// the previous page's last row, or NULL for the first page; $6 is the row limit.
+constexpr Statement kListInvitations = {"list_invitations", "SELECT " INVITATION_COLUMNS R"sql(
 FROM invitations
 WHERE owner_account_id = $1::uuid
   AND ($2::text IS NULL
        OR $2::text = CASE WHEN state = 'PENDING' AND expire_time <= $3::timestamptz
                           THEN 'EXPIRED' ELSE state END)
+  AND ($4::timestamptz IS NULL OR (create_time, id) < ($4::timestamptz, $5::uuid))
 ORDER BY create_time DESC, id DESC
+LIMIT $6
 )sql"};
 
 // Stores EXPIRED on the owner's expired PENDING invitations for one email, so that they
 // leave the live-invitation unique index before a new invitation is inserted.
 constexpr Statement kExpireStaleInvitations = {"expire_stale_invitations", R"sql(
 UPDATE invitations
-SET state = 'EXPIRED', update_time = expire_time
+SET state = 'EXPIRED', update_time = expire_time, version = version + 1
 WHERE owner_account_id = $1::uuid
   AND email_normalized = $2
   AND state = 'PENDING'
@@ -58,8 +52,8 @@ WHERE owner_account_id = $1::uuid
 // Inserts nothing when the owner already has a live invitation for the email.
 constexpr Statement kInsertInvitation = {"insert_invitation", R"sql(
 INSERT INTO invitations (owner_account_id, email, email_normalized, first_name, last_name,
-                         access_level, state, token_hash, expire_time)
-VALUES ($1::uuid, $2, $3, $4, $5, $6, 'PENDING', $7, $8::timestamptz)
+                         access_level, state, token_hash, expire_time, grant_expire_time)
+VALUES ($1::uuid, $2, $3, $4, $5, $6, 'PENDING', $7, $8::timestamptz, $9::timestamptz)
 ON CONFLICT (owner_account_id, email_normalized) WHERE state IN ('PENDING', 'ACCEPTED')
 DO NOTHING
 RETURNING id::text AS id
@@ -69,23 +63,57 @@ RETURNING id::text AS id
 // racing accepts exactly one updates the row.
 constexpr Statement kAcceptInvitation = {"accept_invitation", R"sql(
 UPDATE invitations
-SET state = 'ACCEPTED', invitee_account_id = $2::uuid, update_time = $3::timestamptz
+SET state = 'ACCEPTED', invitee_account_id = $2::uuid, update_time = $3::timestamptz,
+    version = version + 1
 WHERE id = $1::uuid AND state = 'PENDING' AND expire_time > $3::timestamptz
 RETURNING id::text AS id
 )sql"};
 
-// Moves an ACCEPTED invitation of owner $2 to state $3 (CONFIRMED or DENIED). Changes
-// nothing otherwise, so that of a racing confirm and deny exactly one updates the row.
+// Changes nothing unless the invitation is still PENDING and unexpired at $2.
+constexpr Statement kDeclineInvitation = {"decline_invitation", R"sql(
+UPDATE invitations
+SET state = 'DECLINED', update_time = $2::timestamptz, version = version + 1
+WHERE id = $1::uuid AND state = 'PENDING' AND expire_time > $2::timestamptz
+RETURNING id::text AS id
+)sql"};
+
+// Moves an ACCEPTED invitation of owner $2 to state $3 (CONFIRMED or DENIED), at version
+// $4 unless that is NULL. Changes nothing otherwise, so that of a racing confirm and deny
+// exactly one updates the row.
 constexpr Statement kDecideInvitation = {"decide_invitation", R"sql(
 UPDATE invitations
-SET state = $3, update_time = now()
+SET state = $3, update_time = now(), version = version + 1
 WHERE id = $1::uuid AND owner_account_id = $2::uuid AND state = 'ACCEPTED'
+  AND ($4::bigint IS NULL OR version = $4::bigint)
 RETURNING id::text AS id
 )sql"};
 
 constexpr Statement kSetInvitationGrant = {"set_invitation_grant", R"sql(
 UPDATE invitations SET grant_id = $2::uuid WHERE id = $1::uuid
 )sql"};
+
+// Replaces the token hash in the same statement that checks the state, so the old token
+// stops working the moment the new one exists. A new token may sign up again.
+constexpr Statement kResendInvitation = {"resend_invitation", R"sql(
+UPDATE invitations
+SET token_hash = $3, expire_time = $4::timestamptz, signup_used = false, update_time = now(),
+    version = version + 1
+WHERE id = $1::uuid AND owner_account_id = $2::uuid AND state = 'PENDING'
+  AND expire_time > $5::timestamptz
+  AND ($6::bigint IS NULL OR version = $6::bigint)
+RETURNING id::text AS id
+)sql"};
+
+constexpr Statement kCancelInvitation = {"cancel_invitation", R"sql(
+UPDATE invitations
+SET state = 'CANCELED', update_time = now(), version = version + 1
+WHERE id = $1::uuid AND owner_account_id = $2::uuid
+  AND (state = 'ACCEPTED' OR (state = 'PENDING' AND expire_time > $3::timestamptz))
+  AND ($4::bigint IS NULL OR version = $4::bigint)
+RETURNING id::text AS id
+)sql"};
+
+#undef INVITATION_COLUMNS
 
 // InvitationRow is an invitation as read, with the stored columns that the record omits.
 struct InvitationRow {
@@ -111,6 +139,10 @@ InvitationRow InvitationFromRow(const pqxx::row& row, std::optional<absl::Time> 
   invitation.create_time = ReadTime(row["create_time"]);
   invitation.update_time = ReadTime(row["update_time"]);
   invitation.expire_time = ReadTime(row["expire_time"]);
+  invitation.version = row["version"].as<int64_t>();
+  if (!row["grant_expire_time"].is_null()) {
+    invitation.grant_expire_time = ReadTime(row["grant_expire_time"]);
+  }
   result.email_normalized = ReadText(row["email_normalized"]);
   result.transaction_time = ReadTime(row["transaction_time"]);
 
@@ -142,6 +174,10 @@ std::optional<InvitationRow> SelectInvitationById(pqxx::transaction_base& txn,
 
 absl::Status InvitationNotFoundError() { return absl::NotFoundError("invitation not found"); }
 
+absl::Status StaleVersionError() {
+  return absl::AbortedError("the record changed since the etag was read");
+}
+
 // Returns the AcceptInvitation error that the invitation row alone decides, or OK if the
 // account may try to accept it. The first matching case wins, so that a repeated accept by
 // the invitee is FAILED_PRECONDITION although the row is no longer PENDING.
@@ -165,16 +201,70 @@ absl::Status QueueComposedEmail(pqxx::transaction_base& txn, const EmailComposer
   return InsertOutboxEmail(txn, compose(context));
 }
 
+// Returns why an owner's conditional update of invitation `id` changed no row: NOT_FOUND
+// if it does not exist or belongs to another owner, ABORTED if `expected` is stale, and
+// otherwise FAILED_PRECONDITION naming the state, which `allowed` describes.
+absl::Status ExplainUnchangedInvitation(pqxx::transaction_base& txn, const std::string& owner_id,
+                                        const std::string& id, const ExpectedVersion& expected,
+                                        absl::string_view allowed) {
+  std::optional<InvitationRow> row = SelectInvitationById(txn, id, std::nullopt);
+  if (!row.has_value() || row->record.owner_account_id != owner_id) {
+    return InvitationNotFoundError();
+  }
+  if (expected.has_value() && row->record.version != *expected) return StaleVersionError();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "the invitation is ", InvitationStateText(row->record.state).value_or("?"), ", not ",
+      allowed));
+}
+
+// Returns the owner and, when set, the invitee of `invitation`, for its emails.
+absl::StatusOr<EmailContext> LoadEmailContext(pqxx::transaction_base& txn,
+                                              const InvitationRecord& invitation) {
+  std::optional<AccountRecord> owner = SelectAccount(txn, invitation.owner_account_id);
+  if (!owner.has_value()) return absl::InternalError("the invitation's owner is missing");
+  EmailContext context{invitation, *std::move(owner), std::nullopt};
+  if (!invitation.invitee_account_id.empty()) {
+    context.invitee = SelectAccount(txn, invitation.invitee_account_id);
+    if (!context.invitee.has_value()) {
+      return absl::InternalError("the invitation's invitee is missing");
+    }
+  }
+  return context;
+}
+
+// Re-reads invitation `id` after a change, audits the change as `action` against
+// `before`, and queues the email built by `compose`.
+absl::StatusOr<InvitationRecord> FinishInvitationChange(pqxx::transaction_base& txn,
+                                                        const Actor& actor, const std::string& id,
+                                                        std::optional<absl::Time> now,
+                                                        const InvitationRecord* before,
+                                                        const std::string& action,
+                                                        const EmailComposer& compose) {
+  std::optional<InvitationRow> row = SelectInvitationById(txn, id, now);
+  if (!row.has_value()) return absl::InternalError("the changed invitation is missing");
+  InsertAuditEvent(txn, actor, row->record.owner_account_id, action, "invitation", id,
+                   before == nullptr ? "{}" : InvitationJson(*before),
+                   InvitationJson(row->record));
+
+  absl::StatusOr<EmailContext> context = LoadEmailContext(txn, row->record);
+  if (!context.ok()) return context.status();
+  absl::Status queued = QueueComposedEmail(txn, compose, *context);
+  if (!queued.ok()) return queued;
+  return row->record;
+}
+
 }  // namespace
 
 void PrepareInvitationStatements(pqxx::connection& connection) {
   PrepareStatements(connection, {kSelectInvitationByToken, kSelectInvitationById, kListInvitations,
                                  kExpireStaleInvitations, kInsertInvitation, kAcceptInvitation,
-                                 kDecideInvitation, kSetInvitationGrant});
+                                 kDeclineInvitation, kDecideInvitation, kSetInvitationGrant,
+                                 kResendInvitation, kCancelInvitation});
 }
 
-absl::StatusOr<InvitationRecord> PostgresStore::CreateInvitation(const NewInvitation& invitation,
-                                                                 const EmailComposer& compose) {
+absl::StatusOr<InvitationRecord> PostgresStore::CreateInvitation(
+    const Actor& actor, const NewInvitation& invitation, const EmailComposer& compose,
+    const IdempotencyKey& idempotency) {
   if (!IsUuid(invitation.owner_account_id)) return absl::NotFoundError("owner account not found");
   const std::optional<absl::string_view> access_level = AccessLevelText(invitation.access_level);
   if (!access_level.has_value()) {
@@ -182,8 +272,12 @@ absl::StatusOr<InvitationRecord> PostgresStore::CreateInvitation(const NewInvita
   }
   const std::string owner_id = CanonicalUuid(invitation.owner_account_id);
   const std::string email_normalized = NormalizeEmail(invitation.email);
+  const std::optional<std::string> grant_expire_time =
+      invitation.grant_expire_time.has_value()
+          ? std::optional<std::string>(TimestampParameter(*invitation.grant_expire_time))
+          : std::nullopt;
 
-  return Transact("CreateInvitation", [&](pqxx::work& txn) -> absl::StatusOr<InvitationRecord> {
+  auto write = [&](pqxx::transaction_base& txn) -> absl::StatusOr<InvitationRecord> {
     std::optional<AccountRecord> owner = SelectAccount(txn, owner_id);
     if (!owner.has_value()) return absl::NotFoundError("owner account not found");
     if (NormalizeEmail(owner->email) == email_normalized) {
@@ -199,18 +293,17 @@ absl::StatusOr<InvitationRecord> PostgresStore::CreateInvitation(const NewInvita
     const pqxx::result inserted = txn.exec_prepared(
         kInsertInvitation.name, owner_id, invitation.email, email_normalized, invitation.first_name,
         invitation.last_name, std::string(*access_level), BytesParameter(invitation.token_hash),
-        TimestampParameter(invitation.expire_time));
+        TimestampParameter(invitation.expire_time),
+        grant_expire_time.has_value() ? grant_expire_time->c_str() : nullptr);
     if (inserted.empty()) {
       return absl::AlreadyExistsError(
           "the owner already has a pending or accepted invitation for this email");
     }
-
-    std::optional<InvitationRow> row =
-        SelectInvitationById(txn, ReadText(inserted[0]["id"]), std::nullopt);
-    if (!row.has_value()) return absl::InternalError("the inserted invitation is missing");
-    absl::Status queued = QueueComposedEmail(txn, compose, {row->record, *owner, std::nullopt});
-    if (!queued.ok()) return queued;
-    return row->record;
+    return FinishInvitationChange(txn, actor, ReadText(inserted[0]["id"]), std::nullopt, nullptr,
+                                  "invitation.created", compose);
+  };
+  return Transact("CreateInvitation", [&](pqxx::work& txn) {
+    return RunIdempotent<InvitationRecord>(txn, idempotency, write);
   });
 }
 
@@ -234,12 +327,12 @@ absl::StatusOr<InvitationLookup> PostgresStore::LookupInvitation(const std::stri
 }
 
 absl::StatusOr<InvitationRecord> PostgresStore::AcceptInvitation(
-    const std::string& token_hash, const std::string& invitee_account_id, absl::Time now,
-    const EmailComposer& compose) {
+    const Actor& actor, const std::string& token_hash, const std::string& invitee_account_id,
+    absl::Time now, const EmailComposer& compose, const IdempotencyKey& idempotency) {
   if (!IsUuid(invitee_account_id)) return absl::NotFoundError("account not found");
   const std::string invitee_id = CanonicalUuid(invitee_account_id);
 
-  return Transact("AcceptInvitation", [&](pqxx::work& txn) -> absl::StatusOr<InvitationRecord> {
+  auto write = [&](pqxx::transaction_base& txn) -> absl::StatusOr<InvitationRecord> {
     std::optional<InvitationRow> row = SelectInvitationByToken(txn, token_hash, now);
     if (!row.has_value()) return InvitationNotFoundError();
     absl::Status acceptable = CheckAcceptable(row->record, invitee_id);
@@ -265,106 +358,178 @@ absl::StatusOr<InvitationRecord> PostgresStore::AcceptInvitation(
       if (!acceptable.ok()) return acceptable;
       return absl::AbortedError("the invitation changed during the call; retry");
     }
+    return FinishInvitationChange(txn, actor, row->record.id, now, &row->record,
+                                  "invitation.accepted", compose);
+  };
+  return Transact("AcceptInvitation", [&](pqxx::work& txn) {
+    return RunIdempotent<InvitationRecord>(txn, idempotency, write);
+  });
+}
 
-    row = SelectInvitationById(txn, row->record.id, now);
-    if (!row.has_value()) return absl::InternalError("the accepted invitation is missing");
-    std::optional<AccountRecord> owner = SelectAccount(txn, row->record.owner_account_id);
-    if (!owner.has_value()) return absl::InternalError("the invitation's owner is missing");
-    absl::Status queued = QueueComposedEmail(txn, compose, {row->record, *owner, *invitee});
-    if (!queued.ok()) return queued;
-    return row->record;
+absl::StatusOr<InvitationRecord> PostgresStore::DeclineInvitation(
+    const Actor& actor, const std::string& token_hash, absl::Time now,
+    const EmailComposer& compose, const IdempotencyKey& idempotency) {
+  auto write = [&](pqxx::transaction_base& txn) -> absl::StatusOr<InvitationRecord> {
+    std::optional<InvitationRow> row = SelectInvitationByToken(txn, token_hash, now);
+    if (!row.has_value() || row->record.state != v1::INVITATION_STATE_PENDING) {
+      return InvitationNotFoundError();
+    }
+    const pqxx::result updated =
+        txn.exec_prepared(kDeclineInvitation.name, row->record.id, TimestampParameter(now));
+    if (updated.empty()) return InvitationNotFoundError();
+    return FinishInvitationChange(txn, actor, row->record.id, now, &row->record,
+                                  "invitation.declined", compose);
+  };
+  return Transact("DeclineInvitation", [&](pqxx::work& txn) {
+    return RunIdempotent<InvitationRecord>(txn, idempotency, write);
   });
 }
 
 namespace {
 
-// Moves an ACCEPTED invitation of `owner_id` to `state` (CONFIRMED or DENIED) and returns
-// it re-read. NOT_FOUND if it does not exist or belongs to another owner;
-// FAILED_PRECONDITION if it is not ACCEPTED.
+// Moves an ACCEPTED invitation of `owner_id` to `state` (CONFIRMED or DENIED), audits it
+// and returns it re-read. NOT_FOUND if it does not exist or belongs to another owner;
+// ABORTED if `expected` is stale; FAILED_PRECONDITION if it is not ACCEPTED.
 absl::StatusOr<InvitationRecord> DecideInvitation(pqxx::transaction_base& txn,
-                                                  const std::string& owner_id,
+                                                  const Actor& actor, const std::string& owner_id,
                                                   const std::string& invitation_id,
+                                                  const ExpectedVersion& expected,
                                                   InvitationState state) {
-  const pqxx::result updated =
-      txn.exec_prepared(kDecideInvitation.name, invitation_id, owner_id,
-                        std::string(InvitationStateText(state).value_or("")));
-  std::optional<InvitationRow> row = SelectInvitationById(txn, invitation_id, std::nullopt);
-  if (!row.has_value() || row->record.owner_account_id != owner_id) {
-    return InvitationNotFoundError();
-  }
+  std::optional<InvitationRow> before = SelectInvitationById(txn, invitation_id, std::nullopt);
+  std::string version_text;
+  const pqxx::result updated = txn.exec_prepared(
+      kDecideInvitation.name, invitation_id, owner_id,
+      std::string(InvitationStateText(state).value_or("")),
+      VersionParameter(expected, &version_text));
   if (updated.empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("the invitation is ", InvitationStateText(row->record.state).value_or("?"),
-                     ", not ACCEPTED"));
+    return ExplainUnchangedInvitation(txn, owner_id, invitation_id, expected, "ACCEPTED");
   }
-  return row->record;
-}
 
-// Builds the email context of a decided invitation: its owner and its invitee.
-absl::StatusOr<EmailContext> DecisionEmailContext(pqxx::transaction_base& txn,
-                                                  const InvitationRecord& invitation) {
-  std::optional<AccountRecord> owner = SelectAccount(txn, invitation.owner_account_id);
-  std::optional<AccountRecord> invitee = SelectAccount(txn, invitation.invitee_account_id);
-  if (!owner.has_value() || !invitee.has_value()) {
-    return absl::InternalError("an account of the invitation is missing");
+  std::optional<InvitationRow> row = SelectInvitationById(txn, invitation_id, std::nullopt);
+  if (!row.has_value() || !before.has_value()) {
+    return absl::InternalError("the decided invitation is missing");
   }
-  return EmailContext{invitation, *std::move(owner), std::move(invitee)};
+  const std::string action = state == v1::INVITATION_STATE_CONFIRMED ? "invitation.confirmed"
+                                                                      : "invitation.denied";
+  InsertAuditEvent(txn, actor, owner_id, action, "invitation", invitation_id,
+                   InvitationJson(before->record), InvitationJson(row->record));
+  return row->record;
 }
 
 }  // namespace
 
-absl::StatusOr<Confirmation> PostgresStore::ConfirmInvitation(const std::string& owner_account_id,
-                                                              const std::string& invitation_id,
-                                                              const EmailComposer& compose) {
+absl::StatusOr<Confirmation> PostgresStore::ConfirmInvitation(
+    const Actor& actor, const std::string& owner_account_id, const std::string& invitation_id,
+    ExpectedVersion expected, const EmailComposer& compose, const IdempotencyKey& idempotency) {
   if (!IsUuid(owner_account_id) || !IsUuid(invitation_id)) return InvitationNotFoundError();
   const std::string owner_id = CanonicalUuid(owner_account_id);
   const std::string id = CanonicalUuid(invitation_id);
 
-  return Transact("ConfirmInvitation", [&](pqxx::work& txn) -> absl::StatusOr<Confirmation> {
-    absl::StatusOr<InvitationRecord> invitation =
-        DecideInvitation(txn, owner_id, id, v1::INVITATION_STATE_CONFIRMED);
+  auto write = [&](pqxx::transaction_base& txn) -> absl::StatusOr<Confirmation> {
+    absl::StatusOr<InvitationRecord> invitation = DecideInvitation(
+        txn, actor, owner_id, id, expected, v1::INVITATION_STATE_CONFIRMED);
     if (!invitation.ok()) return invitation.status();
 
-    std::optional<GrantRecord> grant =
-        InsertGrant(txn, owner_id, invitation->invitee_account_id,
-                    std::string(AccessLevelText(invitation->access_level).value_or("")), id);
+    std::optional<GrantRecord> grant = InsertGrant(
+        txn, actor, owner_id, invitation->invitee_account_id,
+        std::string(AccessLevelText(invitation->access_level).value_or("")), id,
+        invitation->grant_expire_time);
     if (!grant.has_value()) {
       return absl::AlreadyExistsError("the invitee already has access to the owner's record");
     }
     txn.exec_prepared0(kSetInvitationGrant.name, id, grant->id);
     invitation->grant_id = grant->id;
 
-    absl::StatusOr<EmailContext> context = DecisionEmailContext(txn, *invitation);
+    absl::StatusOr<EmailContext> context = LoadEmailContext(txn, *invitation);
     if (!context.ok()) return context.status();
     absl::Status queued = QueueComposedEmail(txn, compose, *context);
     if (!queued.ok()) return queued;
     return Confirmation{*std::move(invitation), *std::move(grant)};
+  };
+  return Transact("ConfirmInvitation", [&](pqxx::work& txn) {
+    return RunIdempotent<Confirmation>(txn, idempotency, write);
   });
 }
 
-absl::StatusOr<InvitationRecord> PostgresStore::DenyInvitation(const std::string& owner_account_id,
-                                                               const std::string& invitation_id,
-                                                               const EmailComposer& compose) {
+absl::StatusOr<InvitationRecord> PostgresStore::DenyInvitation(
+    const Actor& actor, const std::string& owner_account_id, const std::string& invitation_id,
+    ExpectedVersion expected, const EmailComposer& compose, const IdempotencyKey& idempotency) {
   if (!IsUuid(owner_account_id) || !IsUuid(invitation_id)) return InvitationNotFoundError();
   const std::string owner_id = CanonicalUuid(owner_account_id);
   const std::string id = CanonicalUuid(invitation_id);
 
-  return Transact("DenyInvitation", [&](pqxx::work& txn) -> absl::StatusOr<InvitationRecord> {
+  auto write = [&](pqxx::transaction_base& txn) -> absl::StatusOr<InvitationRecord> {
     absl::StatusOr<InvitationRecord> invitation =
-        DecideInvitation(txn, owner_id, id, v1::INVITATION_STATE_DENIED);
+        DecideInvitation(txn, actor, owner_id, id, expected, v1::INVITATION_STATE_DENIED);
     if (!invitation.ok()) return invitation.status();
 
-    absl::StatusOr<EmailContext> context = DecisionEmailContext(txn, *invitation);
+    absl::StatusOr<EmailContext> context = LoadEmailContext(txn, *invitation);
     if (!context.ok()) return context.status();
     absl::Status queued = QueueComposedEmail(txn, compose, *context);
     if (!queued.ok()) return queued;
     return invitation;
+  };
+  return Transact("DenyInvitation", [&](pqxx::work& txn) {
+    return RunIdempotent<InvitationRecord>(txn, idempotency, write);
   });
 }
 
-absl::StatusOr<std::vector<InvitationRecord>> PostgresStore::ListInvitations(
-    const std::string& owner_account_id, InvitationState state, absl::Time now) {
-  if (!IsUuid(owner_account_id)) return std::vector<InvitationRecord>();
+absl::StatusOr<InvitationRecord> PostgresStore::ResendInvitation(
+    const Actor& actor, const std::string& owner_account_id, const std::string& invitation_id,
+    ExpectedVersion expected, const std::string& token_hash, absl::Time expire_time,
+    absl::Time now, const EmailComposer& compose, const IdempotencyKey& idempotency) {
+  if (!IsUuid(owner_account_id) || !IsUuid(invitation_id)) return InvitationNotFoundError();
+  const std::string owner_id = CanonicalUuid(owner_account_id);
+  const std::string id = CanonicalUuid(invitation_id);
+
+  auto write = [&](pqxx::transaction_base& txn) -> absl::StatusOr<InvitationRecord> {
+    std::optional<InvitationRow> before = SelectInvitationById(txn, id, now);
+    std::string version_text;
+    const pqxx::result updated = txn.exec_prepared(
+        kResendInvitation.name, id, owner_id, BytesParameter(token_hash),
+        TimestampParameter(expire_time), TimestampParameter(now),
+        VersionParameter(expected, &version_text));
+    if (updated.empty() || !before.has_value()) {
+      return ExplainUnchangedInvitation(txn, owner_id, id, expected, "PENDING");
+    }
+    return FinishInvitationChange(txn, actor, id, now, &before->record, "invitation.resent",
+                                  compose);
+  };
+  return Transact("ResendInvitation", [&](pqxx::work& txn) {
+    return RunIdempotent<InvitationRecord>(txn, idempotency, write);
+  });
+}
+
+absl::StatusOr<InvitationRecord> PostgresStore::CancelInvitation(
+    const Actor& actor, const std::string& owner_account_id, const std::string& invitation_id,
+    ExpectedVersion expected, absl::Time now, const EmailComposer& compose,
+    const IdempotencyKey& idempotency) {
+  if (!IsUuid(owner_account_id) || !IsUuid(invitation_id)) return InvitationNotFoundError();
+  const std::string owner_id = CanonicalUuid(owner_account_id);
+  const std::string id = CanonicalUuid(invitation_id);
+
+  auto write = [&](pqxx::transaction_base& txn) -> absl::StatusOr<InvitationRecord> {
+    std::optional<InvitationRow> before = SelectInvitationById(txn, id, now);
+    std::string version_text;
+    const pqxx::result updated =
+        txn.exec_prepared(kCancelInvitation.name, id, owner_id, TimestampParameter(now),
+                          VersionParameter(expected, &version_text));
+    if (updated.empty() || !before.has_value()) {
+      return ExplainUnchangedInvitation(txn, owner_id, id, expected, "PENDING or ACCEPTED");
+    }
+    return FinishInvitationChange(txn, actor, id, now, &before->record, "invitation.canceled",
+                                  compose);
+  };
+  return Transact("CancelInvitation", [&](pqxx::work& txn) {
+    return RunIdempotent<InvitationRecord>(txn, idempotency, write);
+  });
+}
+
+absl::StatusOr<Page<InvitationRecord>> PostgresStore::ListInvitations(
+    const std::string& owner_account_id, InvitationState state, absl::Time now,
+    const PageRequest& page) {
+  if (!IsUuid(owner_account_id)) return Page<InvitationRecord>();
+  if (page.limit < 1) return absl::InvalidArgumentError("the page limit must be at least 1");
   // NULL as the filter parameter keeps every state.
   std::string state_text;
   const char* state_filter = nullptr;
@@ -374,16 +539,30 @@ absl::StatusOr<std::vector<InvitationRecord>> PostgresStore::ListInvitations(
     state_text = std::string(*text);
     state_filter = state_text.c_str();
   }
+  std::string after_time;
+  std::string after_id;
+  if (page.after.has_value()) {
+    if (!IsUuid(page.after->id)) return absl::InvalidArgumentError("the page position is invalid");
+    after_time = TimestampParameter(page.after->create_time);
+    after_id = page.after->id;
+  }
 
-  using Invitations = std::vector<InvitationRecord>;
+  using Invitations = Page<InvitationRecord>;
   return Transact("ListInvitations", [&](pqxx::work& txn) -> absl::StatusOr<Invitations> {
-    // NOTE: No paging. The list grows with every invitation the owner sends, which is
-    // expected to stay small.
-    const pqxx::result result = txn.exec_prepared(kListInvitations.name, owner_account_id,
-                                                  state_filter, TimestampParameter(now));
+    // One row past the limit tells whether another page follows.
+    const pqxx::result result = txn.exec_prepared(
+        kListInvitations.name, owner_account_id, state_filter, TimestampParameter(now),
+        page.after.has_value() ? after_time.c_str() : nullptr,
+        page.after.has_value() ? after_id.c_str() : nullptr, page.limit + 1);
     Invitations invitations;
-    invitations.reserve(result.size());
-    for (const pqxx::row& row : result) invitations.push_back(InvitationFromRow(row, now).record);
+    for (const pqxx::row& row : result) {
+      if (static_cast<int>(invitations.items.size()) == page.limit) {
+        const InvitationRecord& last = invitations.items.back();
+        invitations.next = PagePosition{last.create_time, last.id};
+        break;
+      }
+      invitations.items.push_back(InvitationFromRow(row, now).record);
+    }
     return invitations;
   });
 }

@@ -5,6 +5,7 @@
 #include "absl/strings/str_join.h"
 #include "storage/audit.h"
 #include "storage/migrate.h"
+#include "storage/write_support.h"
 
 namespace accessdelegation::storage {
 namespace {
@@ -14,6 +15,7 @@ void PrepareAllStatements(pqxx::connection& connection) {
   PrepareInvitationStatements(connection);
   PrepareGrantStatements(connection);
   PrepareOutboxStatements(connection);
+  PrepareWriteSupportStatements(connection);
   PrepareAuditStatements(connection);
   PrepareHistoryStatements(connection);
 }

@@ -59,32 +59,68 @@ class PostgresStore final : public Store {
                                                                   int limit) override;
   absl::StatusOr<int64_t> LatestGrantChangeId() override;
 
-  absl::StatusOr<InvitationRecord> CreateInvitation(const NewInvitation& invitation,
-                                                    const EmailComposer& compose) override;
+  absl::StatusOr<InvitationRecord> CreateInvitation(const Actor& actor,
+                                                    const NewInvitation& invitation,
+                                                    const EmailComposer& compose,
+                                                    const IdempotencyKey& idempotency) override;
   absl::StatusOr<InvitationLookup> LookupInvitation(const std::string& token_hash,
                                                     absl::Time now) override;
-  absl::StatusOr<InvitationRecord> AcceptInvitation(const std::string& token_hash,
+  absl::StatusOr<InvitationRecord> AcceptInvitation(const Actor& actor,
+                                                    const std::string& token_hash,
                                                     const std::string& invitee_account_id,
-                                                    absl::Time now,
-                                                    const EmailComposer& compose) override;
-  absl::StatusOr<Confirmation> ConfirmInvitation(const std::string& owner_account_id,
+                                                    absl::Time now, const EmailComposer& compose,
+                                                    const IdempotencyKey& idempotency) override;
+  absl::StatusOr<InvitationRecord> DeclineInvitation(const Actor& actor,
+                                                     const std::string& token_hash,
+                                                     absl::Time now, const EmailComposer& compose,
+                                                     const IdempotencyKey& idempotency) override;
+  absl::StatusOr<Confirmation> ConfirmInvitation(const Actor& actor,
+                                                 const std::string& owner_account_id,
                                                  const std::string& invitation_id,
-                                                 const EmailComposer& compose) override;
-  absl::StatusOr<InvitationRecord> DenyInvitation(const std::string& owner_account_id,
+                                                 ExpectedVersion expected,
+                                                 const EmailComposer& compose,
+                                                 const IdempotencyKey& idempotency) override;
+  absl::StatusOr<InvitationRecord> DenyInvitation(const Actor& actor,
+                                                  const std::string& owner_account_id,
                                                   const std::string& invitation_id,
-                                                  const EmailComposer& compose) override;
-  absl::StatusOr<std::vector<InvitationRecord>> ListInvitations(const std::string& owner_account_id,
-                                                                InvitationState state,
-                                                                absl::Time now) override;
+                                                  ExpectedVersion expected,
+                                                  const EmailComposer& compose,
+                                                  const IdempotencyKey& idempotency) override;
+  absl::StatusOr<InvitationRecord> ResendInvitation(
+      const Actor& actor, const std::string& owner_account_id, const std::string& invitation_id,
+      ExpectedVersion expected, const std::string& token_hash, absl::Time expire_time,
+      absl::Time now, const EmailComposer& compose, const IdempotencyKey& idempotency) override;
+  absl::StatusOr<InvitationRecord> CancelInvitation(
+      const Actor& actor, const std::string& owner_account_id, const std::string& invitation_id,
+      ExpectedVersion expected, absl::Time now, const EmailComposer& compose,
+      const IdempotencyKey& idempotency) override;
+  absl::StatusOr<Page<InvitationRecord>> ListInvitations(const std::string& owner_account_id,
+                                                         InvitationState state, absl::Time now,
+                                                         const PageRequest& page) override;
 
-  absl::StatusOr<std::vector<GrantRecord>> ListGrants(const std::string& owner_account_id) override;
-  absl::StatusOr<GrantRecord> UpdateGrant(const std::string& owner_account_id,
-                                          const std::string& grant_id,
-                                          AccessLevel access_level) override;
-  absl::Status RevokeGrant(const std::string& owner_account_id,
-                           const std::string& grant_id) override;
+  absl::StatusOr<Page<GrantRecord>> ListGrants(const std::string& owner_account_id,
+                                               absl::Time now, const PageRequest& page) override;
+  absl::StatusOr<Page<GrantRecord>> ListDelegatedAccess(const std::string& delegate_account_id,
+                                                        absl::Time now,
+                                                        const PageRequest& page) override;
+  absl::StatusOr<GrantRecord> UpdateGrant(const Actor& actor, const std::string& owner_account_id,
+                                          const std::string& grant_id, ExpectedVersion expected,
+                                          const GrantUpdate& update,
+                                          const GrantEmailComposer& compose,
+                                          const IdempotencyKey& idempotency) override;
+  absl::StatusOr<GrantRecord> RevokeGrant(const Actor& actor, const std::string& owner_account_id,
+                                          const std::string& grant_id, ExpectedVersion expected,
+                                          const GrantEmailComposer& compose,
+                                          const IdempotencyKey& idempotency) override;
+  absl::StatusOr<GrantRecord> LeaveGrant(const Actor& actor,
+                                         const std::string& delegate_account_id,
+                                         const std::string& grant_id, ExpectedVersion expected,
+                                         const GrantEmailComposer& compose,
+                                         const IdempotencyKey& idempotency) override;
   absl::StatusOr<std::optional<GrantRecord>> FindGrant(
       const std::string& owner_account_id, const std::string& delegate_account_id) override;
+  absl::StatusOr<SweepResult> SweepExpiredGrants(const Actor& actor,
+                                                 const SweepOptions& options) override;
 
   absl::StatusOr<std::vector<QueuedEmail>> ClaimEmails(int limit) override;
   absl::Status MarkEmailDelivered(int64_t id) override;
@@ -172,13 +208,16 @@ std::optional<GrantRecord> SelectLiveGrant(pqxx::transaction_base& txn,
                                            const std::string& owner_account_id,
                                            const std::string& delegate_account_id);
 
-// Inserts a grant for a confirmed invitation and returns it; nullopt if the delegate
-// already has a live grant on the owner's record.
-std::optional<GrantRecord> InsertGrant(pqxx::transaction_base& txn,
+// Inserts a grant for a confirmed invitation, ending `expire_time` (nullopt for none),
+// and returns it; nullopt if the delegate already has a live grant on the owner's record.
+// First marks a grant of the pair that is past its expire_time as expired, so it does not
+// block the new one.
+std::optional<GrantRecord> InsertGrant(pqxx::transaction_base& txn, const Actor& actor,
                                        const std::string& owner_account_id,
                                        const std::string& delegate_account_id,
                                        const std::string& access_level_text,
-                                       const std::string& invitation_id);
+                                       const std::string& invitation_id,
+                                       std::optional<absl::Time> expire_time);
 
 // Queues `email` in the outbox. INTERNAL if its message_id is set but is not a UUID; an
 // empty message_id gets a random one.

@@ -60,6 +60,8 @@ struct InvitationRecord {
   absl::Time create_time;
   absl::Time update_time;
   absl::Time expire_time;
+  int64_t version = 0;  // Grows by one with every change; the API's etag.
+  std::optional<absl::Time> grant_expire_time;  // End of the grant confirmation creates.
 };
 
 // NewInvitation is an invitation to insert in state PENDING.
@@ -71,9 +73,10 @@ struct NewInvitation {
   AccessLevel access_level = v1::ACCESS_LEVEL_UNSPECIFIED;
   std::string token_hash;  // SHA-256 of the invitation token, 32 raw bytes.
   absl::Time expire_time;
+  std::optional<absl::Time> grant_expire_time;
 };
 
-// GrantRecord is a live grant joined with its delegate's account.
+// GrantRecord is a grant joined with its delegate's and its owner's accounts.
 struct GrantRecord {
   std::string id;
   std::string owner_account_id;
@@ -85,7 +88,52 @@ struct GrantRecord {
   std::string invitation_id;
   absl::Time create_time;
   absl::Time update_time;
+  int64_t version = 0;                    // Grows by one with every change; the API's etag.
+  std::optional<absl::Time> expire_time;  // When the grant stops allowing anything.
+  std::string owner_first_name;
+  std::string owner_last_name;
 };
+
+// GrantUpdate is the change UpdateGrant makes.
+struct GrantUpdate {
+  AccessLevel access_level = v1::ACCESS_LEVEL_UNSPECIFIED;
+  bool change_expire_time = false;        // False keeps the grant's expire_time.
+  std::optional<absl::Time> expire_time;  // The new end, or nullopt for none.
+};
+
+// PagePosition is where a page of a list ends: the (create_time, id) of its last item.
+struct PagePosition {
+  absl::Time create_time;
+  std::string id;
+};
+
+// PageRequest requests up to `limit` items after `after` (from the start when nullopt).
+struct PageRequest {
+  int limit = 50;
+  std::optional<PagePosition> after;
+};
+
+// Page is one page of a list; `next` is set when more items may follow.
+template <typename T>
+struct Page {
+  std::vector<T> items;
+  std::optional<PagePosition> next;
+};
+
+// IdempotencyKey lets a write be retried safely. The store records the key and the result
+// in the write's transaction. A later write with the same caller, method and request_id
+// returns the recorded result and changes nothing, or fails with INVALID_ARGUMENT when its
+// fingerprint differs. An empty request_id records nothing.
+struct IdempotencyKey {
+  std::string caller;       // The writer, such as "account:<id>" or "service:<name>".
+  std::string method;       // The RPC name.
+  std::string request_id;   // From the request; empty for none.
+  std::string fingerprint;  // A digest of the request.
+};
+
+// ExpectedVersion is the version a change requires, from the request's etag; nullopt
+// requires none. A change whose row has another version fails with ABORTED.
+using ExpectedVersion = std::optional<int64_t>;
 
 // InvitationLookup is what the portal shows for an invitation link.
 struct InvitationLookup {
@@ -209,6 +257,34 @@ struct EmailContext {
 // email is queued if and only if the change commits.
 using EmailComposer = std::function<OutboxEmail(const EmailContext&)>;
 
+// GrantEmailContext is what the server needs to compose the emails of a grant change.
+struct GrantEmailContext {
+  GrantRecord grant;
+  AccountRecord owner;
+  AccountRecord delegate;
+};
+
+// GrantEmailComposer builds the emails of a grant change (none, one or several) inside
+// the change's transaction.
+using GrantEmailComposer = std::function<std::vector<OutboxEmail>(const GrantEmailContext&)>;
+
+// SweepOptions are the settings of one SweepExpiredGrants run.
+struct SweepOptions {
+  absl::Time now;
+  // Grants whose expire_time falls within this window after `now` get one warning.
+  absl::Duration warning_window;
+  // The most grants handled per step, so that one run stays a short transaction.
+  int batch_size = 100;
+  GrantEmailComposer compose_expired;   // Emails for a grant that has expired.
+  GrantEmailComposer compose_expiring;  // Emails for a grant about to expire.
+};
+
+// SweepResult counts what one SweepExpiredGrants run did.
+struct SweepResult {
+  int expired = 0;   // Grants newly marked expired.
+  int notified = 0;  // Expired grants whose emails were queued.
+  int warned = 0;    // Grants whose "about to expire" emails were queued.
+};
 // Store is the service's durable state. Each method is one database transaction: it
 // takes full effect or none.
 //
@@ -297,11 +373,14 @@ class Store {
   virtual absl::StatusOr<int64_t> LatestGrantChangeId() = 0;
 
   // Inserts a PENDING invitation and queues the invitation email built by `compose`.
-  // INVALID_ARGUMENT if the email is the owner's own; ALREADY_EXISTS if the owner has a
-  // PENDING or ACCEPTED unexpired invitation for the same email (ignoring case), or the
-  // account with that email holds a live grant on the owner's record.
-  virtual absl::StatusOr<InvitationRecord> CreateInvitation(const NewInvitation& invitation,
-                                                            const EmailComposer& compose) = 0;
+  // NOT_FOUND if the owner account does not exist; INVALID_ARGUMENT if the email is the
+  // owner's own; ALREADY_EXISTS if the owner has a PENDING or ACCEPTED unexpired
+  // invitation for the same email (ignoring case), or the account with that email holds a
+  // live grant on the owner's record.
+  virtual absl::StatusOr<InvitationRecord> CreateInvitation(const Actor& actor,
+                                                            const NewInvitation& invitation,
+                                                            const EmailComposer& compose,
+                                                            const IdempotencyKey& idempotency) = 0;
 
   // Describes the PENDING, unexpired invitation whose token hashes to `token_hash`.
   // NOT_FOUND otherwise.
@@ -316,47 +395,116 @@ class Store {
   // and this account is not its invitee. FAILED_PRECONDITION if this account already
   // accepted it. PERMISSION_DENIED if the account's email is not the invited one.
   // INVALID_ARGUMENT if the account is the owner.
-  virtual absl::StatusOr<InvitationRecord> AcceptInvitation(const std::string& token_hash,
-                                                            const std::string& invitee_account_id,
-                                                            absl::Time now,
-                                                            const EmailComposer& compose) = 0;
+  virtual absl::StatusOr<InvitationRecord> AcceptInvitation(
+      const Actor& actor, const std::string& token_hash, const std::string& invitee_account_id,
+      absl::Time now, const EmailComposer& compose, const IdempotencyKey& idempotency) = 0;
+
+  // Moves the PENDING, unexpired invitation whose token hashes to `token_hash` to
+  // DECLINED, so the token dies, and queues the owner's email built by `compose`.
+  // NOT_FOUND otherwise.
+  virtual absl::StatusOr<InvitationRecord> DeclineInvitation(
+      const Actor& actor, const std::string& token_hash, absl::Time now,
+      const EmailComposer& compose, const IdempotencyKey& idempotency) = 0;
 
   // Moves an ACCEPTED invitation of `owner_account_id` to CONFIRMED, creates the grant,
   // and queues the delegate's email built by `compose`. NOT_FOUND if the invitation does
-  // not exist or belongs to another owner; FAILED_PRECONDITION if it is not ACCEPTED.
-  // Of a concurrent confirm and deny, exactly one succeeds.
-  virtual absl::StatusOr<Confirmation> ConfirmInvitation(const std::string& owner_account_id,
+  // not exist or belongs to another owner; ABORTED if `expected` is set and stale;
+  // FAILED_PRECONDITION if it is not ACCEPTED. Of a concurrent confirm and deny, exactly
+  // one succeeds.
+  virtual absl::StatusOr<Confirmation> ConfirmInvitation(const Actor& actor,
+                                                         const std::string& owner_account_id,
                                                          const std::string& invitation_id,
-                                                         const EmailComposer& compose) = 0;
+                                                         ExpectedVersion expected,
+                                                         const EmailComposer& compose,
+                                                         const IdempotencyKey& idempotency) = 0;
 
   // Moves an ACCEPTED invitation of `owner_account_id` to DENIED and queues the
   // invitee's email built by `compose`. Errors as ConfirmInvitation.
-  virtual absl::StatusOr<InvitationRecord> DenyInvitation(const std::string& owner_account_id,
+  virtual absl::StatusOr<InvitationRecord> DenyInvitation(const Actor& actor,
+                                                          const std::string& owner_account_id,
                                                           const std::string& invitation_id,
-                                                          const EmailComposer& compose) = 0;
+                                                          ExpectedVersion expected,
+                                                          const EmailComposer& compose,
+                                                          const IdempotencyKey& idempotency) = 0;
 
-  // Lists the owner's invitations, newest first; `state` filters unless UNSPECIFIED.
-  virtual absl::StatusOr<std::vector<InvitationRecord>> ListInvitations(
-      const std::string& owner_account_id, InvitationState state, absl::Time now) = 0;
+  // Gives a PENDING, unexpired invitation of `owner_account_id` the new token hash and
+  // expire_time in one conditional update, so the old token dies at once, and queues the
+  // new invitation email built by `compose`. NOT_FOUND as ConfirmInvitation; ABORTED if
+  // `expected` is set and stale; FAILED_PRECONDITION if it is not PENDING or has expired.
+  virtual absl::StatusOr<InvitationRecord> ResendInvitation(
+      const Actor& actor, const std::string& owner_account_id, const std::string& invitation_id,
+      ExpectedVersion expected, const std::string& token_hash, absl::Time expire_time,
+      absl::Time now, const EmailComposer& compose, const IdempotencyKey& idempotency) = 0;
 
-  // Lists the live grants on the owner's record, oldest first.
-  virtual absl::StatusOr<std::vector<GrantRecord>> ListGrants(
-      const std::string& owner_account_id) = 0;
+  // Moves a PENDING (unexpired) or ACCEPTED invitation of `owner_account_id` to CANCELED,
+  // so its token dies, and queues the invitee's email built by `compose`. Errors as
+  // ResendInvitation, with FAILED_PRECONDITION for other states.
+  virtual absl::StatusOr<InvitationRecord> CancelInvitation(
+      const Actor& actor, const std::string& owner_account_id, const std::string& invitation_id,
+      ExpectedVersion expected, absl::Time now, const EmailComposer& compose,
+      const IdempotencyKey& idempotency) = 0;
 
-  // Changes the level of a live grant of `owner_account_id`. NOT_FOUND if the grant does
-  // not exist, is revoked or belongs to another owner.
-  virtual absl::StatusOr<GrantRecord> UpdateGrant(const std::string& owner_account_id,
+  // Lists a page of the owner's invitations, newest first by (create_time, id); `state`
+  // filters unless UNSPECIFIED. `page.after` continues after that position.
+  virtual absl::StatusOr<Page<InvitationRecord>> ListInvitations(
+      const std::string& owner_account_id, InvitationState state, absl::Time now,
+      const PageRequest& page) = 0;
+
+  // Lists a page of the grants in force on the owner's record at `now`, oldest first by
+  // (create_time, id).
+  virtual absl::StatusOr<Page<GrantRecord>> ListGrants(const std::string& owner_account_id,
+                                                       absl::Time now,
+                                                       const PageRequest& page) = 0;
+
+  // Lists a page of the grants in force at `now` that `delegate_account_id` holds, oldest
+  // first by (create_time, id).
+  virtual absl::StatusOr<Page<GrantRecord>> ListDelegatedAccess(
+      const std::string& delegate_account_id, absl::Time now, const PageRequest& page) = 0;
+
+  // Changes the level and, if asked, the expire_time of a grant of `owner_account_id` in
+  // force, and queues the delegate's email built by `compose`. NOT_FOUND if the grant does
+  // not exist, has ended or belongs to another owner; ABORTED if `expected` is set and
+  // stale.
+  virtual absl::StatusOr<GrantRecord> UpdateGrant(const Actor& actor,
+                                                  const std::string& owner_account_id,
                                                   const std::string& grant_id,
-                                                  AccessLevel access_level) = 0;
+                                                  ExpectedVersion expected,
+                                                  const GrantUpdate& update,
+                                                  const GrantEmailComposer& compose,
+                                                  const IdempotencyKey& idempotency) = 0;
 
-  // Revokes a live grant of `owner_account_id`. NOT_FOUND as UpdateGrant.
-  virtual absl::Status RevokeGrant(const std::string& owner_account_id,
-                                   const std::string& grant_id) = 0;
+  // Revokes a grant of `owner_account_id` in force, queues the emails built by `compose`,
+  // and returns the grant as it was revoked. Errors as UpdateGrant.
+  virtual absl::StatusOr<GrantRecord> RevokeGrant(const Actor& actor,
+                                                  const std::string& owner_account_id,
+                                                  const std::string& grant_id,
+                                                  ExpectedVersion expected,
+                                                  const GrantEmailComposer& compose,
+                                                  const IdempotencyKey& idempotency) = 0;
 
-  // Returns the live grant of `delegate_account_id` on `owner_account_id`'s record, or
-  // nullopt. Ids that are not UUIDs simply have no grant.
+  // Ends a grant in force that `delegate_account_id` holds, at the delegate's request,
+  // and queues the emails built by `compose`. Errors as UpdateGrant, with NOT_FOUND for a
+  // grant that another account holds.
+  virtual absl::StatusOr<GrantRecord> LeaveGrant(const Actor& actor,
+                                                 const std::string& delegate_account_id,
+                                                 const std::string& grant_id,
+                                                 ExpectedVersion expected,
+                                                 const GrantEmailComposer& compose,
+                                                 const IdempotencyKey& idempotency) = 0;
+
+  // Returns the grant of `delegate_account_id` on `owner_account_id`'s record that is in
+  // force now (not ended, not past its expire_time), or nullopt. Ids that are not UUIDs
+  // simply have no grant.
   virtual absl::StatusOr<std::optional<GrantRecord>> FindGrant(
       const std::string& owner_account_id, const std::string& delegate_account_id) = 0;
+
+  // Marks the grants past their expire_time as expired (auditing as `actor` and recording
+  // an EXPIRED grant change), queues their "expired" emails once, and queues the "about
+  // to expire" emails once for grants that end within options.warning_window. Handles at
+  // most options.batch_size grants of each kind per call; call again while the result is
+  // nonzero to drain a backlog. Safe to run from several servers at once.
+  virtual absl::StatusOr<SweepResult> SweepExpiredGrants(const Actor& actor,
+                                                         const SweepOptions& options) = 0;
 
   // Locks and returns up to `limit` undelivered emails, oldest first, skipping rows that
   // another deliverer holds. The caller delivers them and then reports each with

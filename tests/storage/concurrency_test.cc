@@ -101,7 +101,7 @@ TEST_F(DelegationTest, ConcurrentAcceptsExactlyOneWins) {
   EXPECT_EQ(ClaimAll().size(), 2u);
 
   absl::StatusOr<Confirmation> confirmation =
-      store_->ConfirmInvitation(owner_.id, created->id, RecordingComposer());
+      store_->ConfirmInvitation(kTestActor, owner_.id, created->id, std::nullopt, RecordingComposer(), {});
   ASSERT_TRUE(confirmation.ok()) << confirmation.status();
   EXPECT_EQ(QueryInt("SELECT count(*) FROM grants"), 1);
 }
@@ -117,8 +117,8 @@ TEST_F(DelegationTest, ConcurrentConfirmAndDenyExactlyOneWins) {
     absl::StatusOr<InvitationRecord> created = Invite(owner_, email, 100 + round);
     ASSERT_TRUE(created.ok()) << created.status();
     ASSERT_TRUE(store_
-                    ->AcceptInvitation(TokenHash(100 + round), invitee->id, absl::Now(),
-                                       RecordingComposer())
+                    ->AcceptInvitation(kTestActor, TokenHash(100 + round), invitee->id, absl::Now(),
+                                       RecordingComposer(), {})
                     .ok());
 
     InvitationLock lock(database_->url());
@@ -128,9 +128,9 @@ TEST_F(DelegationTest, ConcurrentConfirmAndDenyExactlyOneWins) {
         2,
         [&](int i) -> absl::Status {
           if (i == 0) {
-            return store_->ConfirmInvitation(owner_.id, created->id, RecordingComposer()).status();
+            return store_->ConfirmInvitation(kTestActor, owner_.id, created->id, std::nullopt, RecordingComposer(), {}).status();
           }
-          return store_->DenyInvitation(owner_.id, created->id, RecordingComposer()).status();
+          return store_->DenyInvitation(kTestActor, owner_.id, created->id, std::nullopt, RecordingComposer(), {}).status();
         },
         [&] {
           both_waited = lock.WaitForWaiters(2);

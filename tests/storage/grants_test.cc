@@ -51,18 +51,18 @@ TEST_F(DelegationTest, ListGrantsOldestFirst) {
   absl::StatusOr<InvitationRecord> second = Invite(owner_, "carol@example.com", 2);
   ASSERT_TRUE(second.ok()) << second.status();
   ASSERT_TRUE(
-      store_->AcceptInvitation(TokenHash(2), other_.id, absl::Now(), RecordingComposer()).ok());
+      store_->AcceptInvitation(kTestActor, TokenHash(2), other_.id, absl::Now(), RecordingComposer(), {}).ok());
   absl::StatusOr<Confirmation> second_confirmation =
-      store_->ConfirmInvitation(owner_.id, second->id, RecordingComposer());
+      store_->ConfirmInvitation(kTestActor, owner_.id, second->id, std::nullopt, RecordingComposer(), {});
   ASSERT_TRUE(second_confirmation.ok()) << second_confirmation.status();
 
-  absl::StatusOr<std::vector<GrantRecord>> grants = store_->ListGrants(owner_.id);
+  absl::StatusOr<Page<GrantRecord>> grants = store_->ListGrants(owner_.id, absl::Now(), PageRequest{1000, std::nullopt});
 
   ASSERT_TRUE(grants.ok()) << grants.status();
-  ASSERT_EQ(grants->size(), 2u);
-  EXPECT_EQ((*grants)[0].id, first->grant.id);
-  EXPECT_EQ((*grants)[1].id, second_confirmation->grant.id);
-  EXPECT_EQ((*grants)[1].delegate_email, "carol@example.com");
+  ASSERT_EQ(grants->items.size(), 2u);
+  EXPECT_EQ(grants->items[0].id, first->grant.id);
+  EXPECT_EQ(grants->items[1].id, second_confirmation->grant.id);
+  EXPECT_EQ(grants->items[1].delegate_email, "carol@example.com");
 }
 
 TEST_F(DelegationTest, UpdateGrantChangesLevel) {
@@ -70,7 +70,7 @@ TEST_F(DelegationTest, UpdateGrantChangesLevel) {
   ASSERT_TRUE(confirmation.ok()) << confirmation.status();
 
   absl::StatusOr<GrantRecord> updated =
-      store_->UpdateGrant(owner_.id, confirmation->grant.id, v1::ACCESS_LEVEL_APPOINTMENTS_ONLY);
+      store_->UpdateGrant(kTestActor, owner_.id, confirmation->grant.id, std::nullopt, GrantUpdate{v1::ACCESS_LEVEL_APPOINTMENTS_ONLY}, NoGrantEmails(), {});
   absl::StatusOr<std::optional<GrantRecord>> found = store_->FindGrant(owner_.id, invitee_.id);
 
   ASSERT_TRUE(updated.ok()) << updated.status();
@@ -87,7 +87,7 @@ TEST_F(DelegationTest, UpdateGrantSameLevelKeepsUpdateTime) {
   ASSERT_TRUE(confirmation.ok()) << confirmation.status();
 
   absl::StatusOr<GrantRecord> updated =
-      store_->UpdateGrant(owner_.id, confirmation->grant.id, v1::ACCESS_LEVEL_FULL);
+      store_->UpdateGrant(kTestActor, owner_.id, confirmation->grant.id, std::nullopt, GrantUpdate{v1::ACCESS_LEVEL_FULL}, NoGrantEmails(), {});
 
   ASSERT_TRUE(updated.ok()) << updated.status();
   EXPECT_EQ(updated->update_time, confirmation->grant.update_time);
@@ -98,7 +98,7 @@ TEST_F(DelegationTest, UpdateGrantOtherOwnerNotFound) {
   ASSERT_TRUE(confirmation.ok()) << confirmation.status();
 
   absl::StatusOr<GrantRecord> updated =
-      store_->UpdateGrant(other_.id, confirmation->grant.id, v1::ACCESS_LEVEL_APPOINTMENTS_ONLY);
+      store_->UpdateGrant(kTestActor, other_.id, confirmation->grant.id, std::nullopt, GrantUpdate{v1::ACCESS_LEVEL_APPOINTMENTS_ONLY}, NoGrantEmails(), {});
 
   EXPECT_EQ(updated.status().code(), absl::StatusCode::kNotFound) << updated.status();
 }
@@ -108,7 +108,7 @@ TEST_F(DelegationTest, UpdateGrantUnspecifiedLevelInvalid) {
   ASSERT_TRUE(confirmation.ok()) << confirmation.status();
 
   absl::StatusOr<GrantRecord> updated =
-      store_->UpdateGrant(owner_.id, confirmation->grant.id, v1::ACCESS_LEVEL_UNSPECIFIED);
+      store_->UpdateGrant(kTestActor, owner_.id, confirmation->grant.id, std::nullopt, GrantUpdate{v1::ACCESS_LEVEL_UNSPECIFIED}, NoGrantEmails(), {});
 
   EXPECT_EQ(updated.status().code(), absl::StatusCode::kInvalidArgument) << updated.status();
 }
@@ -117,18 +117,18 @@ TEST_F(DelegationTest, RevokeGrantEndsAccess) {
   absl::StatusOr<Confirmation> confirmation = InviteAcceptConfirm();
   ASSERT_TRUE(confirmation.ok()) << confirmation.status();
 
-  const absl::Status revoked = store_->RevokeGrant(owner_.id, confirmation->grant.id);
+  const absl::Status revoked = store_->RevokeGrant(kTestActor, owner_.id, confirmation->grant.id, std::nullopt, NoGrantEmails(), {}).status();
   absl::StatusOr<std::optional<GrantRecord>> found = store_->FindGrant(owner_.id, invitee_.id);
-  absl::StatusOr<std::vector<GrantRecord>> listed = store_->ListGrants(owner_.id);
-  const absl::Status revoked_again = store_->RevokeGrant(owner_.id, confirmation->grant.id);
+  absl::StatusOr<Page<GrantRecord>> listed = store_->ListGrants(owner_.id, absl::Now(), PageRequest{1000, std::nullopt});
+  const absl::Status revoked_again = store_->RevokeGrant(kTestActor, owner_.id, confirmation->grant.id, std::nullopt, NoGrantEmails(), {}).status();
   absl::StatusOr<GrantRecord> updated =
-      store_->UpdateGrant(owner_.id, confirmation->grant.id, v1::ACCESS_LEVEL_FULL);
+      store_->UpdateGrant(kTestActor, owner_.id, confirmation->grant.id, std::nullopt, GrantUpdate{v1::ACCESS_LEVEL_FULL}, NoGrantEmails(), {});
 
   EXPECT_TRUE(revoked.ok()) << revoked;
   ASSERT_TRUE(found.ok()) << found.status();
   EXPECT_FALSE(found->has_value());
   ASSERT_TRUE(listed.ok()) << listed.status();
-  EXPECT_TRUE(listed->empty());
+  EXPECT_TRUE(listed->items.empty());
   EXPECT_EQ(revoked_again.code(), absl::StatusCode::kNotFound) << revoked_again;
   EXPECT_EQ(updated.status().code(), absl::StatusCode::kNotFound) << updated.status();
 }
@@ -137,7 +137,7 @@ TEST_F(DelegationTest, RevokeGrantOtherOwnerNotFound) {
   absl::StatusOr<Confirmation> confirmation = InviteAcceptConfirm();
   ASSERT_TRUE(confirmation.ok()) << confirmation.status();
 
-  const absl::Status revoked = store_->RevokeGrant(other_.id, confirmation->grant.id);
+  const absl::Status revoked = store_->RevokeGrant(kTestActor, other_.id, confirmation->grant.id, std::nullopt, NoGrantEmails(), {}).status();
 
   EXPECT_EQ(revoked.code(), absl::StatusCode::kNotFound) << revoked;
   EXPECT_EQ(QueryInt("SELECT count(*) FROM grants WHERE revoke_time IS NULL"), 1);
@@ -146,14 +146,14 @@ TEST_F(DelegationTest, RevokeGrantOtherOwnerNotFound) {
 TEST_F(DelegationTest, InviteAgainAfterRevokeGrantsAgain) {
   absl::StatusOr<Confirmation> first = InviteAcceptConfirm();
   ASSERT_TRUE(first.ok()) << first.status();
-  ASSERT_TRUE(store_->RevokeGrant(owner_.id, first->grant.id).ok());
+  ASSERT_TRUE(store_->RevokeGrant(kTestActor, owner_.id, first->grant.id, std::nullopt, NoGrantEmails(), {}).status().ok());
 
   absl::StatusOr<InvitationRecord> second = Invite(owner_, "bob@example.com", 2);
   ASSERT_TRUE(second.ok()) << second.status();
   ASSERT_TRUE(
-      store_->AcceptInvitation(TokenHash(2), invitee_.id, absl::Now(), RecordingComposer()).ok());
+      store_->AcceptInvitation(kTestActor, TokenHash(2), invitee_.id, absl::Now(), RecordingComposer(), {}).ok());
   absl::StatusOr<Confirmation> confirmation =
-      store_->ConfirmInvitation(owner_.id, second->id, RecordingComposer());
+      store_->ConfirmInvitation(kTestActor, owner_.id, second->id, std::nullopt, RecordingComposer(), {});
 
   ASSERT_TRUE(confirmation.ok()) << confirmation.status();
   EXPECT_NE(confirmation->grant.id, first->grant.id);

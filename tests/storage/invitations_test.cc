@@ -41,7 +41,7 @@ TEST_F(DelegationTest, CreateInvitationReturnsPendingRecord) {
   invitation.expire_time = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()) + 3600000001);
 
   absl::StatusOr<InvitationRecord> created =
-      store_->CreateInvitation(invitation, RecordingComposer());
+      store_->CreateInvitation(kTestActor, invitation, RecordingComposer(), {});
 
   ASSERT_TRUE(created.ok()) << created.status();
   EXPECT_EQ(created->id.size(), 36u);
@@ -93,7 +93,7 @@ TEST_F(DelegationTest, CreateInvitationUnspecifiedLevelInvalid) {
   invitation.expire_time = absl::Now() + absl::Hours(1);
 
   absl::StatusOr<InvitationRecord> created =
-      store_->CreateInvitation(invitation, RecordingComposer());
+      store_->CreateInvitation(kTestActor, invitation, RecordingComposer(), {});
 
   EXPECT_EQ(created.status().code(), absl::StatusCode::kInvalidArgument) << created.status();
 }
@@ -137,7 +137,7 @@ TEST_F(DelegationTest, CreateInvitationAfterDenyCreatesNew) {
   absl::StatusOr<InvitationRecord> first = InviteInvitee();
   ASSERT_TRUE(first.ok()) << first.status();
   ASSERT_TRUE(Accept(invitee_.id).ok());
-  ASSERT_TRUE(store_->DenyInvitation(owner_.id, first->id, RecordingComposer()).ok());
+  ASSERT_TRUE(store_->DenyInvitation(kTestActor, owner_.id, first->id, std::nullopt, RecordingComposer(), {}).ok());
 
   absl::StatusOr<InvitationRecord> second = Invite(owner_, "bob@example.com", 2);
 
@@ -150,18 +150,18 @@ TEST_F(DelegationTest, CreateInvitationAfterExpiryCreatesNew) {
   absl::SleepFor(absl::Milliseconds(400));
 
   absl::StatusOr<InvitationRecord> second = Invite(owner_, "bob@example.com", 2);
-  absl::StatusOr<std::vector<InvitationRecord>> listed =
-      store_->ListInvitations(owner_.id, v1::INVITATION_STATE_UNSPECIFIED, absl::Now());
+  absl::StatusOr<Page<InvitationRecord>> listed =
+      store_->ListInvitations(owner_.id, v1::INVITATION_STATE_UNSPECIFIED, absl::Now(), PageRequest{1000, std::nullopt});
 
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_EQ(second->state, v1::INVITATION_STATE_PENDING);
   EXPECT_EQ(QueryInt("SELECT count(*) FROM invitations WHERE state = 'EXPIRED'"), 1);
   ASSERT_TRUE(listed.ok()) << listed.status();
-  ASSERT_EQ(listed->size(), 2u);
-  EXPECT_EQ((*listed)[0].id, second->id);
-  EXPECT_EQ((*listed)[1].id, first->id);
-  EXPECT_EQ((*listed)[1].state, v1::INVITATION_STATE_EXPIRED);
-  EXPECT_EQ((*listed)[1].update_time, first->expire_time);
+  ASSERT_EQ(listed->items.size(), 2u);
+  EXPECT_EQ(listed->items[0].id, second->id);
+  EXPECT_EQ(listed->items[1].id, first->id);
+  EXPECT_EQ(listed->items[1].state, v1::INVITATION_STATE_EXPIRED);
+  EXPECT_EQ(listed->items[1].update_time, first->expire_time);
 }
 
 TEST_F(DelegationTest, CreateInvitationSameTokenAlreadyExists) {
@@ -180,14 +180,14 @@ TEST_F(DelegationTest, CreateInvitationFailedEmailInsertStoresNothing) {
   invitation.access_level = v1::ACCESS_LEVEL_FULL;
   invitation.token_hash = TokenHash(1);
   invitation.expire_time = absl::Now() + absl::Hours(1);
-  ASSERT_TRUE(store_->CreateInvitation(invitation, FixedMessageIdComposer(message_id)).ok());
+  ASSERT_TRUE(store_->CreateInvitation(kTestActor, invitation, FixedMessageIdComposer(message_id), {}).ok());
   invitation.email = "dave@example.com";
   invitation.token_hash = TokenHash(2);
 
   // The second email reuses the message id, so its outbox insert violates uniqueness
   // after the invitation row was inserted.
   absl::StatusOr<InvitationRecord> second =
-      store_->CreateInvitation(invitation, FixedMessageIdComposer(message_id));
+      store_->CreateInvitation(kTestActor, invitation, FixedMessageIdComposer(message_id), {});
 
   EXPECT_EQ(second.status().code(), absl::StatusCode::kAlreadyExists) << second.status();
   EXPECT_EQ(QueryInt("SELECT count(*) FROM invitations"), 1);
@@ -203,7 +203,7 @@ TEST_F(DelegationTest, CreateInvitationInvalidMessageIdStoresNothing) {
   invitation.expire_time = absl::Now() + absl::Hours(1);
 
   absl::StatusOr<InvitationRecord> created =
-      store_->CreateInvitation(invitation, FixedMessageIdComposer("not-a-uuid"));
+      store_->CreateInvitation(kTestActor, invitation, FixedMessageIdComposer("not-a-uuid"), {});
 
   EXPECT_EQ(created.status().code(), absl::StatusCode::kInternal) << created.status();
   EXPECT_EQ(QueryInt("SELECT count(*) FROM invitations"), 0);
@@ -312,7 +312,7 @@ TEST_F(DelegationTest, AcceptInvitationAfterDenyNotFound) {
   absl::StatusOr<InvitationRecord> created = InviteInvitee();
   ASSERT_TRUE(created.ok()) << created.status();
   ASSERT_TRUE(Accept(invitee_.id).ok());
-  ASSERT_TRUE(store_->DenyInvitation(owner_.id, created->id, RecordingComposer()).ok());
+  ASSERT_TRUE(store_->DenyInvitation(kTestActor, owner_.id, created->id, std::nullopt, RecordingComposer(), {}).ok());
 
   absl::StatusOr<InvitationRecord> again = Accept(invitee_.id);
 
@@ -338,7 +338,7 @@ TEST_F(DelegationTest, AcceptInvitationExpiredNotFound) {
 
 TEST_F(DelegationTest, AcceptInvitationUnknownTokenNotFound) {
   absl::StatusOr<InvitationRecord> accepted =
-      store_->AcceptInvitation(TokenHash(99), invitee_.id, absl::Now(), RecordingComposer());
+      store_->AcceptInvitation(kTestActor, TokenHash(99), invitee_.id, absl::Now(), RecordingComposer(), {});
 
   EXPECT_EQ(accepted.status().code(), absl::StatusCode::kNotFound) << accepted.status();
 }
@@ -385,7 +385,7 @@ TEST_F(DelegationTest, ConfirmInvitationCreatesGrant) {
   ASSERT_TRUE(Accept(invitee_.id).ok());
 
   absl::StatusOr<Confirmation> confirmation =
-      store_->ConfirmInvitation(owner_.id, created->id, RecordingComposer());
+      store_->ConfirmInvitation(kTestActor, owner_.id, created->id, std::nullopt, RecordingComposer(), {});
 
   ASSERT_TRUE(confirmation.ok()) << confirmation.status();
   EXPECT_EQ(confirmation->invitation.state, v1::INVITATION_STATE_CONFIRMED);
@@ -418,7 +418,7 @@ TEST_F(DelegationTest, ConfirmInvitationPendingFailsPrecondition) {
   ASSERT_TRUE(created.ok()) << created.status();
 
   absl::StatusOr<Confirmation> confirmation =
-      store_->ConfirmInvitation(owner_.id, created->id, RecordingComposer());
+      store_->ConfirmInvitation(kTestActor, owner_.id, created->id, std::nullopt, RecordingComposer(), {});
 
   EXPECT_EQ(confirmation.status().code(), absl::StatusCode::kFailedPrecondition)
       << confirmation.status();
@@ -430,7 +430,7 @@ TEST_F(DelegationTest, ConfirmInvitationTwiceFailsPrecondition) {
   ASSERT_TRUE(first.ok()) << first.status();
 
   absl::StatusOr<Confirmation> second =
-      store_->ConfirmInvitation(owner_.id, first->invitation.id, RecordingComposer());
+      store_->ConfirmInvitation(kTestActor, owner_.id, first->invitation.id, std::nullopt, RecordingComposer(), {});
 
   EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition) << second.status();
   EXPECT_EQ(QueryInt("SELECT count(*) FROM grants"), 1);
@@ -442,14 +442,14 @@ TEST_F(DelegationTest, ConfirmInvitationOtherOwnerNotFound) {
   ASSERT_TRUE(Accept(invitee_.id).ok());
 
   absl::StatusOr<Confirmation> confirmation =
-      store_->ConfirmInvitation(other_.id, created->id, RecordingComposer());
+      store_->ConfirmInvitation(kTestActor, other_.id, created->id, std::nullopt, RecordingComposer(), {});
 
   EXPECT_EQ(confirmation.status().code(), absl::StatusCode::kNotFound) << confirmation.status();
 }
 
 TEST_F(DelegationTest, ConfirmInvitationUnknownIdNotFound) {
-  absl::StatusOr<Confirmation> confirmation = store_->ConfirmInvitation(
-      owner_.id, "00000000-0000-0000-0000-000000000000", RecordingComposer());
+  absl::StatusOr<Confirmation> confirmation = store_->ConfirmInvitation(kTestActor, 
+      owner_.id, "00000000-0000-0000-0000-000000000000", std::nullopt, RecordingComposer(), {});
 
   EXPECT_EQ(confirmation.status().code(), absl::StatusCode::kNotFound) << confirmation.status();
 }
@@ -460,7 +460,7 @@ TEST_F(DelegationTest, DenyInvitationMovesToDenied) {
   ASSERT_TRUE(Accept(invitee_.id).ok());
 
   absl::StatusOr<InvitationRecord> denied =
-      store_->DenyInvitation(owner_.id, created->id, RecordingComposer());
+      store_->DenyInvitation(kTestActor, owner_.id, created->id, std::nullopt, RecordingComposer(), {});
 
   ASSERT_TRUE(denied.ok()) << denied.status();
   EXPECT_EQ(denied->state, v1::INVITATION_STATE_DENIED);
@@ -477,7 +477,7 @@ TEST_F(DelegationTest, DenyInvitationAfterConfirmFailsPrecondition) {
   ASSERT_TRUE(confirmation.ok()) << confirmation.status();
 
   absl::StatusOr<InvitationRecord> denied =
-      store_->DenyInvitation(owner_.id, confirmation->invitation.id, RecordingComposer());
+      store_->DenyInvitation(kTestActor, owner_.id, confirmation->invitation.id, std::nullopt, RecordingComposer(), {});
 
   EXPECT_EQ(denied.status().code(), absl::StatusCode::kFailedPrecondition) << denied.status();
 }
@@ -488,7 +488,7 @@ TEST_F(DelegationTest, DenyInvitationOtherOwnerNotFound) {
   ASSERT_TRUE(Accept(invitee_.id).ok());
 
   absl::StatusOr<InvitationRecord> denied =
-      store_->DenyInvitation(other_.id, created->id, RecordingComposer());
+      store_->DenyInvitation(kTestActor, other_.id, created->id, std::nullopt, RecordingComposer(), {});
 
   EXPECT_EQ(denied.status().code(), absl::StatusCode::kNotFound) << denied.status();
 }
@@ -501,13 +501,13 @@ TEST_F(DelegationTest, ListInvitationsNewestFirst) {
   absl::StatusOr<InvitationRecord> second = Invite(owner_, "b@example.com", 12);
   ASSERT_TRUE(second.ok()) << second.status();
 
-  absl::StatusOr<std::vector<InvitationRecord>> listed =
-      store_->ListInvitations(owner_.id, v1::INVITATION_STATE_UNSPECIFIED, absl::Now());
+  absl::StatusOr<Page<InvitationRecord>> listed =
+      store_->ListInvitations(owner_.id, v1::INVITATION_STATE_UNSPECIFIED, absl::Now(), PageRequest{1000, std::nullopt});
 
   ASSERT_TRUE(listed.ok()) << listed.status();
-  ASSERT_EQ(listed->size(), 2u);
-  EXPECT_EQ((*listed)[0].id, second->id);
-  EXPECT_EQ((*listed)[1].id, first->id);
+  ASSERT_EQ(listed->items.size(), 2u);
+  EXPECT_EQ(listed->items[0].id, second->id);
+  EXPECT_EQ(listed->items[1].id, first->id);
 }
 
 TEST_F(DelegationTest, ListInvitationsFiltersByEffectiveState) {
@@ -517,36 +517,36 @@ TEST_F(DelegationTest, ListInvitationsFiltersByEffectiveState) {
   ASSERT_TRUE(pending.ok()) << pending.status();
   const absl::Time later = absl::Now() + absl::Hours(2);
 
-  absl::StatusOr<std::vector<InvitationRecord>> pending_now =
-      store_->ListInvitations(owner_.id, v1::INVITATION_STATE_PENDING, absl::Now());
-  absl::StatusOr<std::vector<InvitationRecord>> pending_later =
-      store_->ListInvitations(owner_.id, v1::INVITATION_STATE_PENDING, later);
-  absl::StatusOr<std::vector<InvitationRecord>> expired_later =
-      store_->ListInvitations(owner_.id, v1::INVITATION_STATE_EXPIRED, later);
-  absl::StatusOr<std::vector<InvitationRecord>> accepted_later =
-      store_->ListInvitations(owner_.id, v1::INVITATION_STATE_ACCEPTED, later);
+  absl::StatusOr<Page<InvitationRecord>> pending_now =
+      store_->ListInvitations(owner_.id, v1::INVITATION_STATE_PENDING, absl::Now(), PageRequest{1000, std::nullopt});
+  absl::StatusOr<Page<InvitationRecord>> pending_later =
+      store_->ListInvitations(owner_.id, v1::INVITATION_STATE_PENDING, later, PageRequest{1000, std::nullopt});
+  absl::StatusOr<Page<InvitationRecord>> expired_later =
+      store_->ListInvitations(owner_.id, v1::INVITATION_STATE_EXPIRED, later, PageRequest{1000, std::nullopt});
+  absl::StatusOr<Page<InvitationRecord>> accepted_later =
+      store_->ListInvitations(owner_.id, v1::INVITATION_STATE_ACCEPTED, later, PageRequest{1000, std::nullopt});
 
   ASSERT_TRUE(pending_now.ok()) << pending_now.status();
-  ASSERT_EQ(pending_now->size(), 1u);
-  EXPECT_EQ((*pending_now)[0].id, pending->id);
+  ASSERT_EQ(pending_now->items.size(), 1u);
+  EXPECT_EQ(pending_now->items[0].id, pending->id);
   ASSERT_TRUE(pending_later.ok()) << pending_later.status();
-  EXPECT_TRUE(pending_later->empty());
+  EXPECT_TRUE(pending_later->items.empty());
   ASSERT_TRUE(expired_later.ok()) << expired_later.status();
-  ASSERT_EQ(expired_later->size(), 1u);
-  EXPECT_EQ((*expired_later)[0].id, pending->id);
-  EXPECT_EQ((*expired_later)[0].state, v1::INVITATION_STATE_EXPIRED);
+  ASSERT_EQ(expired_later->items.size(), 1u);
+  EXPECT_EQ(expired_later->items[0].id, pending->id);
+  EXPECT_EQ(expired_later->items[0].state, v1::INVITATION_STATE_EXPIRED);
   ASSERT_TRUE(accepted_later.ok()) << accepted_later.status();
-  EXPECT_EQ(accepted_later->size(), 1u);
+  EXPECT_EQ(accepted_later->items.size(), 1u);
 }
 
 TEST_F(DelegationTest, ListInvitationsOfOtherOwnerEmpty) {
   ASSERT_TRUE(InviteInvitee().ok());
 
-  absl::StatusOr<std::vector<InvitationRecord>> listed =
-      store_->ListInvitations(other_.id, v1::INVITATION_STATE_UNSPECIFIED, absl::Now());
+  absl::StatusOr<Page<InvitationRecord>> listed =
+      store_->ListInvitations(other_.id, v1::INVITATION_STATE_UNSPECIFIED, absl::Now(), PageRequest{1000, std::nullopt});
 
   ASSERT_TRUE(listed.ok()) << listed.status();
-  EXPECT_TRUE(listed->empty());
+  EXPECT_TRUE(listed->items.empty());
 }
 
 }  // namespace

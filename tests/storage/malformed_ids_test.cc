@@ -33,22 +33,22 @@ TEST_F(DelegationTest, MalformedIdsAreNotFound) {
     EXPECT_EQ(store_->GetAccount(id).status().code(), absl::StatusCode::kNotFound);
     EXPECT_EQ(store_->CreateSession(TokenHash(50), id, absl::Now()).code(),
               absl::StatusCode::kNotFound);
-    EXPECT_EQ(store_->ConfirmInvitation(owner_.id, id, RecordingComposer()).status().code(),
+    EXPECT_EQ(store_->ConfirmInvitation(kTestActor, owner_.id, id, std::nullopt, RecordingComposer(), {}).status().code(),
               absl::StatusCode::kNotFound);
-    EXPECT_EQ(store_->ConfirmInvitation(id, invitation_id, RecordingComposer()).status().code(),
+    EXPECT_EQ(store_->ConfirmInvitation(kTestActor, id, invitation_id, std::nullopt, RecordingComposer(), {}).status().code(),
               absl::StatusCode::kNotFound);
-    EXPECT_EQ(store_->DenyInvitation(owner_.id, id, RecordingComposer()).status().code(),
+    EXPECT_EQ(store_->DenyInvitation(kTestActor, owner_.id, id, std::nullopt, RecordingComposer(), {}).status().code(),
               absl::StatusCode::kNotFound);
-    EXPECT_EQ(store_->DenyInvitation(id, invitation_id, RecordingComposer()).status().code(),
+    EXPECT_EQ(store_->DenyInvitation(kTestActor, id, invitation_id, std::nullopt, RecordingComposer(), {}).status().code(),
               absl::StatusCode::kNotFound);
-    EXPECT_EQ(store_->UpdateGrant(owner_.id, id, v1::ACCESS_LEVEL_FULL).status().code(),
+    EXPECT_EQ(store_->UpdateGrant(kTestActor, owner_.id, id, std::nullopt, GrantUpdate{v1::ACCESS_LEVEL_FULL}, NoGrantEmails(), {}).status().code(),
               absl::StatusCode::kNotFound);
-    EXPECT_EQ(store_->UpdateGrant(id, grant_id, v1::ACCESS_LEVEL_FULL).status().code(),
+    EXPECT_EQ(store_->UpdateGrant(kTestActor, id, grant_id, std::nullopt, GrantUpdate{v1::ACCESS_LEVEL_FULL}, NoGrantEmails(), {}).status().code(),
               absl::StatusCode::kNotFound);
-    EXPECT_EQ(store_->RevokeGrant(owner_.id, id).code(), absl::StatusCode::kNotFound);
-    EXPECT_EQ(store_->RevokeGrant(id, grant_id).code(), absl::StatusCode::kNotFound);
+    EXPECT_EQ(store_->RevokeGrant(kTestActor, owner_.id, id, std::nullopt, NoGrantEmails(), {}).status().code(), absl::StatusCode::kNotFound);
+    EXPECT_EQ(store_->RevokeGrant(kTestActor, id, grant_id, std::nullopt, NoGrantEmails(), {}).status().code(), absl::StatusCode::kNotFound);
     EXPECT_EQ(
-        store_->AcceptInvitation(TokenHash(kInviteeToken), id, absl::Now(), RecordingComposer())
+        store_->AcceptInvitation(kTestActor, TokenHash(kInviteeToken), id, absl::Now(), RecordingComposer(), {})
             .status()
             .code(),
         absl::StatusCode::kNotFound);
@@ -61,13 +61,13 @@ TEST_F(DelegationTest, MalformedIdsAreNotFound) {
     absl::StatusOr<std::optional<GrantRecord>> reversed = store_->FindGrant(owner_.id, id);
     ASSERT_TRUE(reversed.ok()) << reversed.status();
     EXPECT_FALSE(reversed->has_value());
-    absl::StatusOr<std::vector<GrantRecord>> grants = store_->ListGrants(id);
+    absl::StatusOr<Page<GrantRecord>> grants = store_->ListGrants(id, absl::Now(), PageRequest{1000, std::nullopt});
     ASSERT_TRUE(grants.ok()) << grants.status();
-    EXPECT_TRUE(grants->empty());
-    absl::StatusOr<std::vector<InvitationRecord>> invitations =
-        store_->ListInvitations(id, v1::INVITATION_STATE_UNSPECIFIED, absl::Now());
+    EXPECT_TRUE(grants->items.empty());
+    absl::StatusOr<Page<InvitationRecord>> invitations =
+        store_->ListInvitations(id, v1::INVITATION_STATE_UNSPECIFIED, absl::Now(), PageRequest{1000, std::nullopt});
     ASSERT_TRUE(invitations.ok()) << invitations.status();
-    EXPECT_TRUE(invitations->empty());
+    EXPECT_TRUE(invitations->items.empty());
   }
 
   // Nothing above changed the confirmed invitation or its grant.
@@ -84,7 +84,7 @@ TEST_F(DelegationTest, UpperCaseIdsAreAccepted) {
 
   absl::StatusOr<AccountRecord> account = store_->GetAccount(owner_id);
   absl::StatusOr<GrantRecord> updated =
-      store_->UpdateGrant(owner_id, grant_id, v1::ACCESS_LEVEL_APPOINTMENTS_ONLY);
+      store_->UpdateGrant(kTestActor, owner_id, grant_id, std::nullopt, GrantUpdate{v1::ACCESS_LEVEL_APPOINTMENTS_ONLY}, NoGrantEmails(), {});
 
   ASSERT_TRUE(account.ok()) << account.status();
   EXPECT_EQ(account->id, owner_.id);

@@ -56,7 +56,7 @@ absl::StatusOr<InvitationRecord> StoreTest::Invite(const AccountRecord& owner,
   invitation.access_level = v1::ACCESS_LEVEL_FULL;
   invitation.token_hash = TokenHash(token_seed);
   invitation.expire_time = absl::Now() + ttl;
-  return store_->CreateInvitation(invitation, RecordingComposer());
+  return store_->CreateInvitation(kTestActor, invitation, RecordingComposer(), {});
 }
 
 EmailComposer StoreTest::RecordingComposer() {
@@ -121,7 +121,7 @@ absl::StatusOr<InvitationRecord> DelegationTest::InviteInvitee(absl::Duration tt
 
 absl::StatusOr<InvitationRecord> DelegationTest::Accept(const std::string& account_id,
                                                         absl::Time now) {
-  return store_->AcceptInvitation(TokenHash(kInviteeToken), account_id, now, RecordingComposer());
+  return store_->AcceptInvitation(kTestActor, TokenHash(kInviteeToken), account_id, now, RecordingComposer(), {});
 }
 
 absl::StatusOr<Confirmation> DelegationTest::InviteAcceptConfirm() {
@@ -129,7 +129,7 @@ absl::StatusOr<Confirmation> DelegationTest::InviteAcceptConfirm() {
   if (!invitation.ok()) return invitation.status();
   absl::StatusOr<InvitationRecord> accepted = Accept(invitee_.id);
   if (!accepted.ok()) return accepted.status();
-  return store_->ConfirmInvitation(owner_.id, invitation->id, RecordingComposer());
+  return store_->ConfirmInvitation(kTestActor, owner_.id, invitation->id, std::nullopt, RecordingComposer(), {});
 }
 
 }  // namespace accessdelegation::storage

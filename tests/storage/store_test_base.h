@@ -15,6 +15,14 @@
 
 namespace accessdelegation::storage {
 
+// The actor that storage tests make changes as.
+inline const Actor kTestActor = {"system", "", "-", "storage-test"};
+
+// Returns a grant composer that queues no email.
+inline GrantEmailComposer NoGrantEmails() {
+  return [](const GrantEmailContext&) { return std::vector<OutboxEmail>(); };
+}
+
 // Returns a 32-byte token hash that differs for each `seed`. It contains a zero byte, so
 // tests also check that hashes travel as binary.
 std::string TokenHash(int seed);
