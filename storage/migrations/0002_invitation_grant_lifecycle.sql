@@ -34,6 +34,7 @@ CREATE INDEX grants_delegate_create_time_idx ON grants (delegate_account_id, cre
 -- same key waits on the unique key and then reads the stored response. fingerprint is the
 -- SHA-256 of the request; response is the serialized result of the first execution, which
 -- holds no secrets.
+-- NOTE: nothing deletes old rows yet, so the table grows by one row per keyed write.
 CREATE TABLE idempotency_keys (
   caller      text        NOT NULL,
   method      text        NOT NULL,
