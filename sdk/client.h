@@ -81,9 +81,10 @@ namespace accessdelegation::sdk {
 // server could not be reached or could not reach its database.
 //
 // Only RPCs that are safe to repeat are retried by default: the reads LookupInvitation,
-// GetAccount, ListInvitations, ListGrants, CheckAccess and ListFailedEmails, and SignOut.
-// Every other RPC changes state, and a write whose response was lost may have been applied,
-// so it is retried only when CallOptions::retry_write is true. No other code is retried.
+// GetAccount, ListInvitations, ListGrants, ListDelegatedAccess, CheckAccess,
+// ListAuditEvents and ListFailedEmails, and SignOut. Every other RPC changes state, and a
+// write whose response was lost may have been applied, so it is retried only when
+// CallOptions::retry_write is true. No other code is retried.
 //
 // Waits between attempts grow exponentially: the n-th retry waits
 // min(initial_backoff * backoff_multiplier^(n-1), max_backoff), scaled by a random factor
@@ -154,10 +155,11 @@ struct CallOptions {
   // server generate one.
   std::string request_id;
 
-  // Retries a write RPC that fails with UNAVAILABLE, as reads are retried. Set it only
-  // when applying the write twice is harmless, or when the caller handles the code that a
-  // repeated write returns, such as ALREADY_EXISTS from CreateAccount or NOT_FOUND from
-  // RevokeGrant. Has no effect on reads, which are always retried.
+  // Retries a write RPC that fails with UNAVAILABLE, as reads are retried. Set it when the
+  // request carries a request_id field, with which the server answers a repeat with the
+  // first response, or when applying the write twice is harmless, or when the caller
+  // handles the code that a repeated write returns, such as ALREADY_EXISTS from
+  // CreateAccount. Has no effect on reads, which are always retried.
   bool retry_write = false;
 };
 
@@ -233,7 +235,8 @@ class Client {
   absl::StatusOr<v1::ListAuditEventsResponse> ListAuditEvents(
       const v1::ListAuditEventsRequest& request = {}, const CallOptions& call = {});
 
-  // Calls AccessDelegation.CreateInvitation, which needs the owner's session token.
+  // Calls AccessDelegation.CreateInvitation, which needs the owner's session token, or a
+  // service token and the request's owner_account_id.
   absl::StatusOr<v1::CreateInvitationResponse> CreateInvitation(
       const v1::CreateInvitationRequest& request, const CallOptions& call = {});
   // Calls AccessDelegation.LookupInvitation, which needs no token (the invitation token is
@@ -243,32 +246,40 @@ class Client {
   // Calls AccessDelegation.AcceptInvitation, which needs the invitee's session token.
   absl::StatusOr<v1::AcceptInvitationResponse> AcceptInvitation(
       const v1::AcceptInvitationRequest& request, const CallOptions& call = {});
-  // Calls AccessDelegation.ConfirmInvitation, which needs the owner's session token.
+  // Calls AccessDelegation.ConfirmInvitation, which needs the owner's session token, or a
+  // service token and the request's owner_account_id.
   absl::StatusOr<v1::ConfirmInvitationResponse> ConfirmInvitation(
       const v1::ConfirmInvitationRequest& request, const CallOptions& call = {});
-  // Calls AccessDelegation.DenyInvitation, which needs the owner's session token.
+  // Calls AccessDelegation.DenyInvitation, which needs the owner's session token, or a
+  // service token and the request's owner_account_id.
   absl::StatusOr<v1::DenyInvitationResponse> DenyInvitation(
       const v1::DenyInvitationRequest& request, const CallOptions& call = {});
-  // Calls AccessDelegation.ListInvitations, which needs the owner's session token.
+  // Calls AccessDelegation.ListInvitations, which needs the owner's session token, or a
+  // service token and the request's owner_account_id.
   absl::StatusOr<v1::ListInvitationsResponse> ListInvitations(
       const v1::ListInvitationsRequest& request = {}, const CallOptions& call = {});
-  // Calls AccessDelegation.ListGrants, which needs the owner's session token.
+  // Calls AccessDelegation.ListGrants, which needs the owner's session token, or a
+  // service token and the request's owner_account_id.
   absl::StatusOr<v1::ListGrantsResponse> ListGrants(const v1::ListGrantsRequest& request = {},
                                                     const CallOptions& call = {});
-  // Calls AccessDelegation.UpdateGrant, which needs the owner's session token.
+  // Calls AccessDelegation.UpdateGrant, which needs the owner's session token, or a
+  // service token and the request's owner_account_id.
   absl::StatusOr<v1::UpdateGrantResponse> UpdateGrant(const v1::UpdateGrantRequest& request,
                                                       const CallOptions& call = {});
-  // Calls AccessDelegation.RevokeGrant, which needs the owner's session token.
+  // Calls AccessDelegation.RevokeGrant, which needs the owner's session token, or a
+  // service token and the request's owner_account_id.
   absl::StatusOr<v1::RevokeGrantResponse> RevokeGrant(const v1::RevokeGrantRequest& request,
                                                       const CallOptions& call = {});
   // Calls AccessDelegation.DeclineInvitation, which needs no token (the invitation token is
   // the credential).
   absl::StatusOr<v1::DeclineInvitationResponse> DeclineInvitation(
       const v1::DeclineInvitationRequest& request, const CallOptions& call = {});
-  // Calls AccessDelegation.ResendInvitation, which needs the owner's session token.
+  // Calls AccessDelegation.ResendInvitation, which needs the owner's session token, or a
+  // service token and the request's owner_account_id.
   absl::StatusOr<v1::ResendInvitationResponse> ResendInvitation(
       const v1::ResendInvitationRequest& request, const CallOptions& call = {});
-  // Calls AccessDelegation.CancelInvitation, which needs the owner's session token.
+  // Calls AccessDelegation.CancelInvitation, which needs the owner's session token, or a
+  // service token and the request's owner_account_id.
   absl::StatusOr<v1::CancelInvitationResponse> CancelInvitation(
       const v1::CancelInvitationRequest& request, const CallOptions& call = {});
   // Calls AccessDelegation.LeaveGrant, which needs the delegate's session token.

@@ -56,8 +56,14 @@ std::vector<NamedCall> ReadCalls() {
       {"ListInvitations",
        [](Client& c, const CallOptions& o) { return StatusOf(c.ListInvitations({}, o)); }},
       {"ListGrants", [](Client& c, const CallOptions& o) { return StatusOf(c.ListGrants({}, o)); }},
+      {"ListDelegatedAccess",
+       [](Client& c, const CallOptions& o) { return StatusOf(c.ListDelegatedAccess({}, o)); }},
       {"CheckAccess",
        [](Client& c, const CallOptions& o) { return StatusOf(c.CheckAccess({}, o)); }},
+      {"ListAuditEvents",
+       [](Client& c, const CallOptions& o) { return StatusOf(c.ListAuditEvents({}, o)); }},
+      {"ListFailedEmails",
+       [](Client& c, const CallOptions& o) { return StatusOf(c.ListFailedEmails({}, o)); }},
       {"SignOut", [](Client& c, const CallOptions& o) { return StatusOf(c.SignOut({}, o)); }},
   };
 }
@@ -81,6 +87,18 @@ std::vector<NamedCall> WriteCalls() {
        [](Client& c, const CallOptions& o) { return StatusOf(c.UpdateGrant({}, o)); }},
       {"RevokeGrant",
        [](Client& c, const CallOptions& o) { return StatusOf(c.RevokeGrant({}, o)); }},
+      {"ChangePassword",
+       [](Client& c, const CallOptions& o) { return StatusOf(c.ChangePassword({}, o)); }},
+      {"DeleteAccount",
+       [](Client& c, const CallOptions& o) { return StatusOf(c.DeleteAccount({}, o)); }},
+      {"DeclineInvitation",
+       [](Client& c, const CallOptions& o) { return StatusOf(c.DeclineInvitation({}, o)); }},
+      {"ResendInvitation",
+       [](Client& c, const CallOptions& o) { return StatusOf(c.ResendInvitation({}, o)); }},
+      {"CancelInvitation",
+       [](Client& c, const CallOptions& o) { return StatusOf(c.CancelInvitation({}, o)); }},
+      {"LeaveGrant", [](Client& c, const CallOptions& o) { return StatusOf(c.LeaveGrant({}, o)); }},
+      {"RetryEmail", [](Client& c, const CallOptions& o) { return StatusOf(c.RetryEmail({}, o)); }},
   };
 }
 

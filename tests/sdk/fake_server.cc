@@ -80,6 +80,18 @@ class FakeServer::AccountsService final : public v1::Accounts::CallbackService {
                   [&] { response->mutable_account()->set_account_id("fake-account"); });
   }
 
+  grpc::ServerUnaryReactor* ChangePassword(grpc::CallbackServerContext* context,
+                                           const v1::ChangePasswordRequest* request,
+                                           v1::ChangePasswordResponse* response) override {
+    return Answer(server_, context, [] {});
+  }
+
+  grpc::ServerUnaryReactor* DeleteAccount(grpc::CallbackServerContext* context,
+                                          const v1::DeleteAccountRequest* request,
+                                          v1::DeleteAccountResponse* response) override {
+    return Answer(server_, context, [] {});
+  }
+
  private:
   FakeServer& server_;
 };
@@ -150,6 +162,40 @@ class FakeServer::AccessDelegationService final : public v1::AccessDelegation::C
     return Answer(server_, context, [] {});
   }
 
+  grpc::ServerUnaryReactor* DeclineInvitation(grpc::CallbackServerContext* context,
+                                              const v1::DeclineInvitationRequest* request,
+                                              v1::DeclineInvitationResponse* response) override {
+    return Answer(server_, context, [] {});
+  }
+
+  grpc::ServerUnaryReactor* ResendInvitation(grpc::CallbackServerContext* context,
+                                             const v1::ResendInvitationRequest* request,
+                                             v1::ResendInvitationResponse* response) override {
+    return Answer(server_, context, [&] {
+      response->mutable_invitation()->set_invitation_id(request->invitation_id());
+    });
+  }
+
+  grpc::ServerUnaryReactor* CancelInvitation(grpc::CallbackServerContext* context,
+                                             const v1::CancelInvitationRequest* request,
+                                             v1::CancelInvitationResponse* response) override {
+    return Answer(server_, context, [&] {
+      response->mutable_invitation()->set_state(v1::INVITATION_STATE_CANCELED);
+    });
+  }
+
+  grpc::ServerUnaryReactor* LeaveGrant(grpc::CallbackServerContext* context,
+                                       const v1::LeaveGrantRequest* request,
+                                       v1::LeaveGrantResponse* response) override {
+    return Answer(server_, context, [] {});
+  }
+
+  grpc::ServerUnaryReactor* ListDelegatedAccess(
+      grpc::CallbackServerContext* context, const v1::ListDelegatedAccessRequest* request,
+      v1::ListDelegatedAccessResponse* response) override {
+    return Answer(server_, context, [&] { response->add_grants(); });
+  }
+
   grpc::ServerUnaryReactor* CheckAccess(grpc::CallbackServerContext* context,
                                         const v1::CheckAccessRequest* request,
                                         v1::CheckAccessResponse* response) override {
@@ -160,9 +206,46 @@ class FakeServer::AccessDelegationService final : public v1::AccessDelegation::C
   FakeServer& server_;
 };
 
+class FakeServer::AccessHistoryService final : public v1::AccessHistory::CallbackService {
+ public:
+  explicit AccessHistoryService(FakeServer& server) : server_(server) {}
+
+  grpc::ServerUnaryReactor* ListAuditEvents(grpc::CallbackServerContext* context,
+                                            const v1::ListAuditEventsRequest* request,
+                                            v1::ListAuditEventsResponse* response) override {
+    return Answer(server_, context, [&] { response->add_events(); });
+  }
+
+ private:
+  FakeServer& server_;
+};
+
+class FakeServer::OperationsService final : public v1::Operations::CallbackService {
+ public:
+  explicit OperationsService(FakeServer& server) : server_(server) {}
+
+  grpc::ServerUnaryReactor* ListFailedEmails(grpc::CallbackServerContext* context,
+                                             const v1::ListFailedEmailsRequest* request,
+                                             v1::ListFailedEmailsResponse* response) override {
+    return Answer(server_, context, [&] { response->add_emails(); });
+  }
+
+  grpc::ServerUnaryReactor* RetryEmail(grpc::CallbackServerContext* context,
+                                       const v1::RetryEmailRequest* request,
+                                       v1::RetryEmailResponse* response) override {
+    return Answer(server_, context,
+                  [&] { response->mutable_email()->set_message_id(request->message_id()); });
+  }
+
+ private:
+  FakeServer& server_;
+};
+
 FakeServer::FakeServer()
     : accounts_(std::make_unique<AccountsService>(*this)),
-      access_delegation_(std::make_unique<AccessDelegationService>(*this)) {}
+      access_delegation_(std::make_unique<AccessDelegationService>(*this)),
+      access_history_(std::make_unique<AccessHistoryService>(*this)),
+      operations_(std::make_unique<OperationsService>(*this)) {}
 
 std::unique_ptr<FakeServer> FakeServer::Start(
     std::shared_ptr<grpc::ServerCredentials> credentials) {
@@ -171,6 +254,8 @@ std::unique_ptr<FakeServer> FakeServer::Start(
   builder.AddListeningPort("127.0.0.1:0", std::move(credentials), &fake->port_);
   builder.RegisterService(fake->accounts_.get());
   builder.RegisterService(fake->access_delegation_.get());
+  builder.RegisterService(fake->access_history_.get());
+  builder.RegisterService(fake->operations_.get());
   fake->server_ = builder.BuildAndStart();
   if (fake->server_ == nullptr || fake->port_ == 0) return nullptr;
   return fake;

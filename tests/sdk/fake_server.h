@@ -13,7 +13,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "accessdelegation/v1/access_delegation.grpc.pb.h"
+#include "accessdelegation/v1/access_history.grpc.pb.h"
 #include "accessdelegation/v1/accounts.grpc.pb.h"
+#include "accessdelegation/v1/operations.grpc.pb.h"
 
 namespace accessdelegation::sdk::testing {
 
@@ -27,8 +29,8 @@ struct ReceivedCall {
   std::string peer_identity;
 };
 
-// FakeServer serves the Accounts and AccessDelegation services on a free port of
-// 127.0.0.1. Every RPC fails with a scripted code for the next `count` attempts, in any
+// FakeServer serves the unary RPCs of the Accounts, AccessDelegation, AccessHistory and
+// Operations services on a free port of 127.0.0.1. Every RPC fails with a scripted code for the next `count` attempts, in any
 // method, and then succeeds with a response that has one recognizable field set. Each
 // attempt is recorded. Thread-safe.
 class FakeServer {
@@ -58,9 +60,13 @@ class FakeServer {
 
   class AccountsService;
   class AccessDelegationService;
+  class AccessHistoryService;
+  class OperationsService;
 
   std::unique_ptr<AccountsService> accounts_;
   std::unique_ptr<AccessDelegationService> access_delegation_;
+  std::unique_ptr<AccessHistoryService> access_history_;
+  std::unique_ptr<OperationsService> operations_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 
