@@ -22,6 +22,7 @@
 #include "server/accounts_service.h"
 #include "server/auth.h"
 #include "server/call_interceptor.h"
+#include "server/grant_sweeper.h"
 #include "server/mail_deliverer.h"
 #include "server/mail_transport.h"
 #include "server/metrics.h"
@@ -33,6 +34,9 @@ namespace accessdelegation::server {
 namespace {
 
 constexpr int kMaxMessageBytes = 64 * 1024;
+// How often ended grants are marked and their emails queued. CheckAccess ignores an ended
+// grant at once, so this only bounds how late the notices and change events are.
+constexpr absl::Duration kGrantSweepInterval = absl::Minutes(1);
 // The services whose health follows the database's. The empty name is the server as a
 // whole, which standard health probes ask about.
 constexpr const char* kHealthServices[] = {"", "accessdelegation.v1.Accounts",
@@ -160,7 +164,8 @@ class ServerImpl final : public Server {
                         {PageTokenKeyFromSecretFile(config.secret_key_file)}),
         operations_(store_.get(), authenticator_.get(), std::move(page_token_key)),
         deliverer_(store_.get(), secret_box_.get(), std::move(mail_transport), config.mail_from,
-                   config.outbox_poll_interval, MailRetryPolicy(config), &metrics_) {}
+                   config.outbox_poll_interval, MailRetryPolicy(config), &metrics_),
+        grant_sweeper_(store_.get(), config.portal_base_url, kGrantSweepInterval) {}
 
   ~ServerImpl() override {
     Shutdown(absl::ZeroDuration());
@@ -199,6 +204,7 @@ class ServerImpl final : public Server {
     CheckHealth();
     health_thread_ = std::thread([this] { MonitorHealth(); });
     deliverer_.Start();
+    grant_sweeper_.Start();
     return absl::OkStatus();
   }
 
@@ -220,6 +226,7 @@ class ServerImpl final : public Server {
       server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(grace));
     }
     deliverer_.Stop();
+    grant_sweeper_.Stop();
     spdlog::info("server on port {} stopped", port_);
   }
 
@@ -274,6 +281,7 @@ class ServerImpl final : public Server {
   AccessHistoryService access_history_;
   OperationsService operations_;
   MailDeliverer deliverer_;
+  GrantSweeper grant_sweeper_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   std::thread health_thread_;
