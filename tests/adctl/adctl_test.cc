@@ -16,8 +16,11 @@
 #include <google/protobuf/util/json_util.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "accessdelegation/v1/access_history.pb.h"
+#include "accessdelegation/v1/operations.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/e2e_test_base.h"
@@ -152,12 +155,16 @@ TEST_F(AdctlTest, HelpListsCommandsAndExitCodes) {
   EXPECT_THAT(result.out, HasSubstr("Usage: adctl [GLOBAL FLAGS] COMMAND [FLAGS]"));
   EXPECT_THAT(result.out, HasSubstr("create-account"));
   EXPECT_THAT(result.out, HasSubstr("check-access"));
+  EXPECT_THAT(result.out, HasSubstr("list-grants"));
+  EXPECT_THAT(result.out, HasSubstr("audit"));
   EXPECT_THAT(result.out, HasSubstr("2  usage error"));
   EXPECT_EQ(result.err, "");
 }
 
 TEST_F(AdctlTest, EveryCommandHasHelp) {
-  for (const std::string command : {"create-account", "check-access"}) {
+  for (const std::string command :
+       {"create-account", "check-access", "list-invitations", "list-grants", "revoke-grant",
+        "audit", "emails", "retry-email"}) {
     AdctlResult result = RunAdctlBinary({command, "--help"}, temp_dir());
 
     EXPECT_EQ(result.exit_code, 0) << command << ": " << Describe(result);
@@ -178,6 +185,12 @@ TEST_F(AdctlTest, UsageErrorsExitWithTwo) {
       {{"check-access", "--account=x", "--owner=y", "--permission=VIEW_BILLING",
         "--timeout=soon"},
        "--timeout=soon is not a positive duration"},
+      {{"list-grants"}, "--owner is required"},
+      {{"list-grants", "--owner=x", "--limit=0"}, "--limit=0 is not a positive integer"},
+      {{"list-invitations", "--owner=x", "--state=LOST"}, "--state=LOST is not one of PENDING"},
+      {{"revoke-grant", "--owner=x"}, "--grant is required"},
+      {{"audit", "--since=yesterday"}, "--since=yesterday is neither an RFC 3339 time"},
+      {{"retry-email"}, "--message is required"},
   };
   for (const auto& [args, message] : cases) {
     AdctlResult result = Run(args);
@@ -323,6 +336,174 @@ TEST_F(AdctlTest, UnreachableServerFailsWithUnavailable) {
   EXPECT_EQ(result.exit_code, 1) << Describe(result);
   EXPECT_THAT(result.err, HasSubstr("CheckAccess failed: UNAVAILABLE: "));
   EXPECT_THAT(result.out, Not(HasSubstr("allowed")));
+}
+
+// Returns the lines of `text` without the final empty one.
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines = absl::StrSplit(text, '\n');
+  if (!lines.empty() && lines.back().empty()) lines.pop_back();
+  return lines;
+}
+
+TEST_F(AdctlTest, ListGrantsShowsDelegates) {
+  ASSERT_OK_AND_ASSIGN(SignedIn owner, CreateAccountAndSignIn(Owner()));
+  ASSERT_OK_AND_ASSIGN(SignedIn delegate, CreateAccountAndSignIn(Delegate()));
+  ASSERT_OK_AND_ASSIGN(v1::Grant grant, GrantAccess(*owner.client, Delegate(), *delegate.client,
+                                                    v1::ACCESS_LEVEL_APPOINTMENTS_ONLY));
+
+  AdctlResult table = Run({"list-grants", "--owner=" + owner.account.account_id()});
+  AdctlResult json = Run({"list-grants", "--owner=" + owner.account.account_id(), "--json"});
+
+  ASSERT_EQ(table.exit_code, 0) << Describe(table);
+  std::vector<std::string> lines = Lines(table.out);
+  ASSERT_EQ(lines.size(), 2) << table.out;
+  EXPECT_THAT(lines[0], HasSubstr("GRANT ID"));
+  EXPECT_THAT(lines[1], HasSubstr(grant.grant_id()));
+  EXPECT_THAT(lines[1], HasSubstr(delegate.account.account_id()));
+  EXPECT_THAT(lines[1], HasSubstr(Delegate().email));
+  EXPECT_THAT(lines[1], HasSubstr("Dan Delegate"));
+  EXPECT_THAT(lines[1], HasSubstr("APPOINTMENTS_ONLY"));
+  ASSERT_EQ(json.exit_code, 0) << Describe(json);
+  v1::ListGrantsResponse response;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json.out, &response).ok()) << json.out;
+  ASSERT_EQ(response.grants_size(), 1);
+  EXPECT_EQ(response.grants(0).grant_id(), grant.grant_id());
+}
+
+TEST_F(AdctlTest, ListGrantsOfOwnerWithoutGrantsPrintsHeaderOnly) {
+  ASSERT_OK_AND_ASSIGN(v1::Account owner, CreateAccount(Owner()));
+
+  AdctlResult result = Run({"list-grants", "--owner=" + owner.account_id()});
+
+  ASSERT_EQ(result.exit_code, 0) << Describe(result);
+  ASSERT_EQ(Lines(result.out).size(), 1) << result.out;
+  EXPECT_THAT(result.out, HasSubstr("GRANT ID"));
+}
+
+TEST_F(AdctlTest, ListGrantsOfUnknownOwnerFailsWithNotFound) {
+  AdctlResult result = Run({"list-grants", "--owner=" + RandomUuid()});
+
+  EXPECT_EQ(result.exit_code, 1) << Describe(result);
+  EXPECT_THAT(result.err, HasSubstr("ListGrants failed: NOT_FOUND: "));
+  EXPECT_EQ(result.out, "");
+}
+
+TEST_F(AdctlTest, ListInvitationsFiltersAndLimits) {
+  ASSERT_OK_AND_ASSIGN(SignedIn owner, CreateAccountAndSignIn(Owner()));
+  ASSERT_OK(Invite(*owner.client, Delegate(), v1::ACCESS_LEVEL_FULL));
+  ASSERT_OK(Invite(*owner.client, Stranger(), v1::ACCESS_LEVEL_APPOINTMENTS_ONLY));
+  const std::string owner_flag = "--owner=" + owner.account.account_id();
+
+  AdctlResult all = Run({"list-invitations", owner_flag});
+  AdctlResult pending = Run({"list-invitations", owner_flag, "--state=pending"});
+  AdctlResult accepted = Run({"list-invitations", owner_flag, "--state=INVITATION_STATE_ACCEPTED"});
+  AdctlResult limited = Run({"list-invitations", owner_flag, "--limit=1", "--json"});
+
+  ASSERT_EQ(all.exit_code, 0) << Describe(all);
+  std::vector<std::string> lines = Lines(all.out);
+  ASSERT_EQ(lines.size(), 3) << all.out;
+  EXPECT_THAT(lines[0], HasSubstr("INVITATION ID"));
+  // Newest first.
+  EXPECT_THAT(lines[1], HasSubstr(Stranger().email));
+  EXPECT_THAT(lines[1], HasSubstr("PENDING"));
+  EXPECT_THAT(lines[2], HasSubstr(Delegate().email));
+  EXPECT_THAT(lines[2], HasSubstr("FULL"));
+  ASSERT_EQ(pending.exit_code, 0) << Describe(pending);
+  EXPECT_EQ(Lines(pending.out).size(), 3) << pending.out;
+  ASSERT_EQ(accepted.exit_code, 0) << Describe(accepted);
+  EXPECT_EQ(Lines(accepted.out).size(), 1) << accepted.out;
+  ASSERT_EQ(limited.exit_code, 0) << Describe(limited);
+  v1::ListInvitationsResponse response;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(limited.out, &response).ok())
+      << limited.out;
+  ASSERT_EQ(response.invitations_size(), 1);
+  EXPECT_EQ(response.invitations(0).email(), Stranger().email);
+}
+
+TEST_F(AdctlTest, RevokeGrantEndsAccess) {
+  ASSERT_OK_AND_ASSIGN(SignedIn owner, CreateAccountAndSignIn(Owner()));
+  ASSERT_OK_AND_ASSIGN(SignedIn delegate, CreateAccountAndSignIn(Delegate()));
+  ASSERT_OK_AND_ASSIGN(v1::Grant grant, GrantAccess(*owner.client, Delegate(), *delegate.client,
+                                                    v1::ACCESS_LEVEL_FULL));
+  const std::vector<std::string> revoke = {"revoke-grant",
+                                           "--owner=" + owner.account.account_id(),
+                                           "--grant=" + grant.grant_id()};
+
+  AdctlResult first = Run(revoke);
+  AdctlResult second = Run(revoke);
+
+  ASSERT_EQ(first.exit_code, 0) << Describe(first);
+  EXPECT_EQ(first.out, absl::StrCat("revoked grant ", grant.grant_id(), " on the record of ",
+                                    owner.account.account_id(), "\n"));
+  ASSERT_OK_AND_ASSIGN(v1::CheckAccessResponse access,
+                       CheckAccess(delegate.account.account_id(), owner.account.account_id(),
+                                   v1::PERMISSION_VIEW_APPOINTMENTS));
+  EXPECT_FALSE(access.allowed());
+  EXPECT_EQ(second.exit_code, 1) << Describe(second);
+  EXPECT_THAT(second.err, HasSubstr("RevokeGrant failed: NOT_FOUND: "));
+}
+
+TEST_F(AdctlTest, RevokeGrantOfAnotherOwnerFailsWithNotFound) {
+  ASSERT_OK_AND_ASSIGN(SignedIn owner, CreateAccountAndSignIn(Owner()));
+  ASSERT_OK_AND_ASSIGN(SignedIn delegate, CreateAccountAndSignIn(Delegate()));
+  ASSERT_OK_AND_ASSIGN(v1::Account stranger, CreateAccount(Stranger()));
+  ASSERT_OK_AND_ASSIGN(v1::Grant grant, GrantAccess(*owner.client, Delegate(), *delegate.client,
+                                                    v1::ACCESS_LEVEL_FULL));
+
+  AdctlResult result = Run(
+      {"revoke-grant", "--owner=" + stranger.account_id(), "--grant=" + grant.grant_id()});
+
+  EXPECT_EQ(result.exit_code, 1) << Describe(result);
+  EXPECT_THAT(result.err, HasSubstr("RevokeGrant failed: NOT_FOUND: "));
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Grant> grants, ListGrants(*owner.client));
+  EXPECT_EQ(grants.size(), 1);
+}
+
+TEST_F(AdctlTest, AuditListsAccountCreation) {
+  const Person owner = Owner();
+  AdctlResult created = Run(CreateAccountArgs(owner));
+  ASSERT_EQ(created.exit_code, 0) << Describe(created);
+  ASSERT_OK_AND_ASSIGN(SignedIn signed_in, SignIn(owner));
+  const std::string owner_id = signed_in.account.account_id();
+
+  AdctlResult table = Run({"audit", "--owner=" + owner_id, "--since=1h"});
+  AdctlResult json = Run({"audit", "--owner=" + owner_id, "--json"});
+  AdctlResult future = Run({"audit", "--owner=" + owner_id, "--since=2999-01-01T00:00:00Z"});
+
+  ASSERT_EQ(table.exit_code, 0) << Describe(table);
+  EXPECT_THAT(table.out, HasSubstr("account.created"));
+  EXPECT_THAT(table.out, HasSubstr("account:" + owner_id));
+  ASSERT_EQ(json.exit_code, 0) << Describe(json);
+  v1::ListAuditEventsResponse response;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json.out, &response).ok()) << json.out;
+  bool found_creation = false;
+  for (const v1::AuditEvent& event : response.events()) {
+    EXPECT_EQ(event.owner_account_id(), owner_id);
+    if (event.action() == "account.created") found_creation = true;
+  }
+  EXPECT_TRUE(found_creation) << json.out;
+  ASSERT_EQ(future.exit_code, 0) << Describe(future);
+  EXPECT_EQ(Lines(future.out).size(), 1) << future.out;
+}
+
+TEST_F(AdctlTest, EmailsWithoutFailuresPrintsHeaderOnly) {
+  AdctlResult table = Run({"emails"});
+  AdctlResult json = Run({"emails", "--json"});
+
+  ASSERT_EQ(table.exit_code, 0) << Describe(table);
+  ASSERT_EQ(Lines(table.out).size(), 1) << table.out;
+  EXPECT_THAT(table.out, HasSubstr("MESSAGE ID"));
+  ASSERT_EQ(json.exit_code, 0) << Describe(json);
+  v1::ListFailedEmailsResponse response;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json.out, &response).ok()) << json.out;
+  EXPECT_EQ(response.emails_size(), 0);
+}
+
+TEST_F(AdctlTest, RetryUnknownEmailFailsWithNotFound) {
+  AdctlResult result = Run({"retry-email", "--message=" + RandomUuid()});
+
+  EXPECT_EQ(result.exit_code, 1) << Describe(result);
+  EXPECT_THAT(result.err, HasSubstr("RetryEmail failed: NOT_FOUND: "));
 }
 
 }  // namespace
