@@ -3,6 +3,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "server/call_interceptor.h"
+#include "server/logging.h"
 
 namespace accessdelegation::server {
 
@@ -13,7 +15,25 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 
 grpc::Status CompleteRpc(const grpc::ServerContext& context, absl::string_view method,
                          const absl::Status& status) {
-  return ToGrpcStatus(status);
+  // Database and internal errors can name hosts, ports and SQL states, which callers
+  // need not see: they get a generic message with the request id, and the log the detail.
+  const bool unavailable = status.code() == absl::StatusCode::kUnavailable;
+  if (!unavailable && status.code() != absl::StatusCode::kInternal &&
+      status.code() != absl::StatusCode::kUnknown && status.code() != absl::StatusCode::kDataLoss) {
+    return ToGrpcStatus(status);
+  }
+  const std::string request_id = RequestIdOf(context);
+  LogError("call failed with a server error",
+           {{"method", std::string(method)},
+            {"request_id", request_id},
+            {"error", status.ToString()}});
+  const std::string message =
+      unavailable
+          ? absl::StrCat("the service is temporarily unavailable; retry later (request id ",
+                         request_id, ")")
+          : absl::StrCat("internal error; the server log has the details under request id ",
+                         request_id);
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), message);
 }
 
 absl::Status RewordStatus(const absl::Status& status, absl::StatusCode code,

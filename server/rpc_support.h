@@ -19,7 +19,9 @@ namespace accessdelegation::server {
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
 // Returns the outcome of handler `method` as a grpc::Status. The call interceptor logs
-// it with the call's annotations (see AnnotateCall).
+// it with the call's annotations (see AnnotateCall). Server faults (UNAVAILABLE, INTERNAL,
+// UNKNOWN, DATA_LOSS) are logged here in full and reach the caller with a generic message
+// and the request id.
 grpc::Status CompleteRpc(const grpc::ServerContext& context, absl::string_view method,
                          const absl::Status& status);
 

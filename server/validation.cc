@@ -110,7 +110,8 @@ absl::StatusOr<std::string> ValidateName(absl::string_view field, absl::string_v
   const std::optional<std::vector<uint32_t>> code_points = DecodeUtf8(trimmed);
   if (!code_points) return Invalid(field, "is not valid UTF-8");
   if (code_points->size() > kMaxNameCharacters) {
-    return Invalid(field, absl::StrCat("is longer than ", kMaxNameCharacters, " characters"));
+    return Invalid(field, absl::StrCat("is longer than ", kMaxNameCharacters,
+                                       " characters; shorten it"));
   }
   for (uint32_t c : *code_points) {
     if (IsForbiddenInName(c)) {
@@ -191,12 +192,15 @@ absl::Status ValidateAccessLevel(absl::string_view field, v1::AccessLevel value)
 }
 
 absl::Status ValidatePermission(absl::string_view field, v1::Permission value) {
+  constexpr char kKnownPermissions[] =
+      "send PERMISSION_VIEW_APPOINTMENTS, PERMISSION_SCHEDULE_APPOINTMENTS, "
+      "PERMISSION_VIEW_HEALTH_RECORD, PERMISSION_MESSAGE_CARE_TEAM or PERMISSION_VIEW_BILLING";
   if (value == v1::PERMISSION_UNSPECIFIED) {
-    return Invalid(field, "is required; send one of the Permission values");
+    return Invalid(field, absl::StrCat("is required; ", kKnownPermissions));
   }
   if (!v1::Permission_IsValid(value)) {
-    return Invalid(field, absl::StrCat("has unknown value ", static_cast<int>(value),
-                                       "; send one of the Permission values"));
+    return Invalid(field, absl::StrCat("has unknown value ", static_cast<int>(value), "; ",
+                                       kKnownPermissions));
   }
   return absl::OkStatus();
 }
@@ -210,7 +214,9 @@ absl::Status ValidateStateFilter(absl::string_view field, v1::InvitationState va
 }
 
 absl::Status ValidateUuid(absl::string_view field, absl::string_view value) {
-  if (value.empty()) return Invalid(field, "is required");
+  if (value.empty()) {
+    return Invalid(field, "is required; send a UUID like 123e4567-e89b-42d3-a456-426614174000");
+  }
   bool valid = value.size() == 36;
   for (size_t i = 0; valid && i < value.size(); ++i) {
     const bool dash_position = i == 8 || i == 13 || i == 18 || i == 23;

@@ -217,7 +217,9 @@ TEST(WalkthroughBinaryTest, CompletesAgainstServerBinary) {
       {server_bin, "--listen_address=" + address, "--database_url=" + (*database)->url(),
        "--mail_dir=" + mail_dir.string(), "--service_token_file=" + token_hash_file.string(),
        "--secret_key_file=" + (temp_dir.path() / "secret.key").string(),
-       "--portal_base_url=" + std::string(kPortalBaseUrl)},
+       "--portal_base_url=" + std::string(kPortalBaseUrl),
+       // No metrics endpoint: its default port may be taken by another test or server.
+       "--metrics_address="},
       {}, temp_dir.path() / "server.stdout", temp_dir.path() / "server.stderr");
   ASSERT_NE(server, nullptr) << "failed to start " << server_bin;
   const absl::Time deadline = absl::Now() + kServerStartTimeout;

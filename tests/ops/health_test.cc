@@ -133,6 +133,11 @@ TEST_F(HealthTest, CallsFailFastWhileDatabaseIsDown) {
     EXPECT_EQ(sign_in.error_code(), grpc::StatusCode::UNAVAILABLE)
         << "SignIn " << i << ": " << sign_in.error_message();
     EXPECT_LT(sign_in_latency, kFailFastWithin) << "SignIn " << i;
+    // The caller learns nothing of the database's address: the detail is in the log.
+    EXPECT_NE(sign_in.error_message().find("temporarily unavailable"), std::string::npos)
+        << sign_in.error_message();
+    EXPECT_EQ(sign_in.error_message().find("127.0.0.1"), std::string::npos)
+        << sign_in.error_message();
   }
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the packages, builds the server and ad-walkthrough, starts a private PostgreSQL
-# cluster and runs the AccessDelegation server on 127.0.0.1:50051 in the foreground. Ctrl-C
-# stops the server; the cluster keeps running until `tools/dev/pg.sh stop var/pg`.
+# Installs the packages, builds the server, ad-walkthrough, adctl and the Python stubs,
+# starts a private PostgreSQL cluster and runs the AccessDelegation server on
+# 127.0.0.1:50051 in the foreground. Ctrl-C stops the server; the cluster keeps running
+# until `tools/dev/pg.sh stop var/pg`.
 #
 # Everything it creates is under var/: the cluster (var/pg, port 54329), the emails the
 # server sends (var/mail/*.eml), a service token for local tools (var/service-token) and
@@ -36,7 +37,7 @@ write_service_token() {
 
 cd "${REPO_ROOT}"
 tools/dev/install-deps.sh
-tools/dev/build.sh accessdelegation-server ad-walkthrough
+tools/dev/build.sh accessdelegation-server ad-walkthrough adctl accessdelegation_python
 tools/dev/pg.sh start var/pg "${PG_PORT}"
 
 mkdir -p var/mail
