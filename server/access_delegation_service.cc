@@ -34,6 +34,7 @@ constexpr size_t kMaxRequestIdLength = 128;
 
 // Maps the store's outcomes of a confirm or deny to API messages.
 absl::Status RewordDecisionStatus(const absl::Status& status) {
+  if (status.message() == storage::kGrantEndPassedMessage) return status;
   absl::Status reworded =
       RewordStatus(status, absl::StatusCode::kNotFound, kUnknownInvitationMessage);
   reworded = RewordStatus(reworded, absl::StatusCode::kAborted, kStaleInvitationEtagMessage);

@@ -1,3 +1,4 @@
+#include "absl/time/clock.h"
 #include "absl/strings/str_cat.h"
 #include "storage/audit.h"
 #include "storage/pg_types.h"
@@ -429,6 +430,11 @@ absl::StatusOr<Confirmation> PostgresStore::ConfirmInvitation(
     absl::StatusOr<InvitationRecord> invitation = DecideInvitation(
         txn, actor, owner_id, id, expected, v1::INVITATION_STATE_CONFIRMED);
     if (!invitation.ok()) return invitation.status();
+    // Returning an error rolls the state change above back.
+    if (invitation->grant_expire_time.has_value() &&
+        *invitation->grant_expire_time <= absl::Now()) {
+      return absl::FailedPreconditionError(kGrantEndPassedMessage);
+    }
 
     std::optional<GrantRecord> grant = InsertGrant(
         txn, actor, owner_id, invitation->invitee_account_id,

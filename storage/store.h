@@ -164,6 +164,12 @@ struct OutboxEmail {
 
 inline constexpr char kSecretPlaceholder[] = "{{secret}}";
 
+// The FAILED_PRECONDITION message of ConfirmInvitation when the grant's end time, chosen at
+// invitation, has passed: the grant would end before it starts.
+inline constexpr char kGrantEndPassedMessage[] =
+    "grant_expire_time of this invitation has passed, so the grant would end before it "
+    "starts; cancel the invitation and send a new one";
+
 // QueuedEmail is an outbox row waiting for delivery.
 struct QueuedEmail {
   int64_t id = 0;
@@ -409,7 +415,8 @@ class Store {
   // Moves an ACCEPTED invitation of `owner_account_id` to CONFIRMED, creates the grant,
   // and queues the delegate's email built by `compose`. NOT_FOUND if the invitation does
   // not exist or belongs to another owner; ABORTED if `expected` is set and stale;
-  // FAILED_PRECONDITION if it is not ACCEPTED. Of a concurrent confirm and deny, exactly
+  // FAILED_PRECONDITION if it is not ACCEPTED, or with kGrantEndPassedMessage if its
+  // grant_expire_time has passed. Of a concurrent confirm and deny, exactly
   // one succeeds.
   virtual absl::StatusOr<Confirmation> ConfirmInvitation(const Actor& actor,
                                                          const std::string& owner_account_id,

@@ -138,6 +138,27 @@ TEST_F(LifecycleGrantTest, ExpireTimeInPastInvalid) {
   EXPECT_TRUE(absl::StartsWith(status.message(), "grant_expire_time")) << status;
 }
 
+TEST_F(LifecycleGrantTest, ConfirmAfterGrantEndFailsPrecondition) {
+  ASSERT_OK_AND_ASSIGN(SignedIn owner, CreateAccountAndSignIn(Owner()));
+  ASSERT_OK_AND_ASSIGN(SignedIn delegate, CreateAccountAndSignIn(Delegate()));
+  ASSERT_OK_AND_ASSIGN(SentInvitation sent,
+                       Invite(*owner.client, Delegate(), v1::ACCESS_LEVEL_FULL));
+  ASSERT_OK(Accept(*delegate.client, sent.token).status());
+  ExecuteWithId(
+      "UPDATE invitations SET grant_expire_time = now() - interval '1 minute' WHERE id = $1",
+      sent.invitation.invitation_id());
+
+  absl::Status status = Confirm(*owner.client, sent.invitation.invitation_id()).status();
+
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+  EXPECT_TRUE(absl::StartsWith(status.message(), "grant_expire_time")) << status;
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Invitation> invitations, ListInvitations(*owner.client));
+  ASSERT_EQ(invitations.size(), 1u);
+  EXPECT_EQ(invitations[0].state(), v1::INVITATION_STATE_ACCEPTED);
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Grant> grants, ListGrants(*owner.client));
+  EXPECT_TRUE(grants.empty());
+}
+
 TEST_F(LifecycleGrantTest, StaleGrantEtagAborted) {
   ASSERT_OK_AND_ASSIGN(SignedIn owner, CreateAccountAndSignIn(Owner()));
   ASSERT_OK_AND_ASSIGN(SignedIn delegate, CreateAccountAndSignIn(Delegate()));
