@@ -197,6 +197,21 @@ absl::StatusOr<AccessDelegationService::OwnerCall> AccessDelegationService::Auth
   return call;
 }
 
+absl::StatusOr<AccessDelegationService::OwnerChange>
+AccessDelegationService::AuthorizeOwnerChange(const grpc::ServerContext& context,
+                                              const std::string& owner_account_id,
+                                              absl::string_view id_field, const std::string& id,
+                                              const std::string& etag,
+                                              const std::string& request_id) const {
+  absl::StatusOr<OwnerCall> call = AuthorizeOwner(context, owner_account_id);
+  if (!call.ok()) return call.status();
+  if (absl::Status status = ValidateUuid(id_field, id); !status.ok()) return status;
+  absl::StatusOr<storage::ExpectedVersion> expected = ParseEtag(etag);
+  if (!expected.ok()) return expected.status();
+  if (absl::Status status = ValidateRequestId(request_id); !status.ok()) return status;
+  return OwnerChange{*std::move(call), *expected};
+}
+
 grpc::Status AccessDelegationService::CreateInvitation(grpc::ServerContext* context,
                                                        const v1::CreateInvitationRequest* request,
                                                        v1::CreateInvitationResponse* response) {
@@ -386,22 +401,17 @@ grpc::Status AccessDelegationService::ConfirmInvitation(
 absl::Status AccessDelegationService::DoConfirmInvitation(
     const grpc::ServerContext& context, const v1::ConfirmInvitationRequest& request,
     v1::ConfirmInvitationResponse& response) {
-  absl::StatusOr<OwnerCall> call = AuthorizeOwner(context, request.owner_account_id());
-  if (!call.ok()) return call.status();
-  if (absl::Status status = ValidateUuid("invitation_id", request.invitation_id());
-      !status.ok()) {
-    return status;
-  }
-  absl::StatusOr<storage::ExpectedVersion> expected = ParseEtag(request.etag());
-  if (!expected.ok()) return expected.status();
-  if (absl::Status status = ValidateRequestId(request.request_id()); !status.ok()) return status;
+  absl::StatusOr<OwnerChange> change =
+      AuthorizeOwnerChange(context, request.owner_account_id(), "invitation_id", request.invitation_id(),
+                           request.etag(), request.request_id());
+  if (!change.ok()) return change.status();
 
   absl::StatusOr<storage::Confirmation> confirmation = store_->ConfirmInvitation(
-      call->actor, call->owner_id, request.invitation_id(), *expected,
+      change->call.actor, change->call.owner_id, request.invitation_id(), change->expected,
       [&](const storage::EmailContext& email_context) {
         return ConfirmedEmail(email_context, options_.portal_base_url);
       },
-      IdempotencyFor(IdempotencyScope(call->caller), "ConfirmInvitation", request));
+      IdempotencyFor(IdempotencyScope(change->call.caller), "ConfirmInvitation", request));
   if (!confirmation.ok()) return RewordDecisionStatus(confirmation.status());
   AnnotateCall(context, "invitation_id", confirmation->invitation.id);
   AnnotateCall(context, "grant_id", confirmation->grant.id);
@@ -419,20 +429,15 @@ grpc::Status AccessDelegationService::DenyInvitation(grpc::ServerContext* contex
 absl::Status AccessDelegationService::DoDenyInvitation(const grpc::ServerContext& context,
                                                        const v1::DenyInvitationRequest& request,
                                                        v1::DenyInvitationResponse& response) {
-  absl::StatusOr<OwnerCall> call = AuthorizeOwner(context, request.owner_account_id());
-  if (!call.ok()) return call.status();
-  if (absl::Status status = ValidateUuid("invitation_id", request.invitation_id());
-      !status.ok()) {
-    return status;
-  }
-  absl::StatusOr<storage::ExpectedVersion> expected = ParseEtag(request.etag());
-  if (!expected.ok()) return expected.status();
-  if (absl::Status status = ValidateRequestId(request.request_id()); !status.ok()) return status;
+  absl::StatusOr<OwnerChange> change =
+      AuthorizeOwnerChange(context, request.owner_account_id(), "invitation_id", request.invitation_id(),
+                           request.etag(), request.request_id());
+  if (!change.ok()) return change.status();
 
   absl::StatusOr<storage::InvitationRecord> denied = store_->DenyInvitation(
-      call->actor, call->owner_id, request.invitation_id(), *expected,
+      change->call.actor, change->call.owner_id, request.invitation_id(), change->expected,
       [](const storage::EmailContext& email_context) { return DeniedEmail(email_context); },
-      IdempotencyFor(IdempotencyScope(call->caller), "DenyInvitation", request));
+      IdempotencyFor(IdempotencyScope(change->call.caller), "DenyInvitation", request));
   if (!denied.ok()) return RewordDecisionStatus(denied.status());
   AnnotateCall(context, "invitation_id", denied->id);
   FillInvitation(*denied, response.mutable_invitation());
@@ -449,26 +454,21 @@ grpc::Status AccessDelegationService::ResendInvitation(
 absl::Status AccessDelegationService::DoResendInvitation(
     const grpc::ServerContext& context, const v1::ResendInvitationRequest& request,
     v1::ResendInvitationResponse& response) {
-  absl::StatusOr<OwnerCall> call = AuthorizeOwner(context, request.owner_account_id());
-  if (!call.ok()) return call.status();
-  if (absl::Status status = ValidateUuid("invitation_id", request.invitation_id());
-      !status.ok()) {
-    return status;
-  }
-  absl::StatusOr<storage::ExpectedVersion> expected = ParseEtag(request.etag());
-  if (!expected.ok()) return expected.status();
-  if (absl::Status status = ValidateRequestId(request.request_id()); !status.ok()) return status;
+  absl::StatusOr<OwnerChange> change =
+      AuthorizeOwnerChange(context, request.owner_account_id(), "invitation_id", request.invitation_id(),
+                           request.etag(), request.request_id());
+  if (!change.ok()) return change.status();
 
   const absl::Time now = absl::Now();
   const std::string token = NewToken();
   const std::string sealed_token = secret_box_->Seal(token);
   absl::StatusOr<storage::InvitationRecord> resent = store_->ResendInvitation(
-      call->actor, call->owner_id, request.invitation_id(), *expected, HashToken(token),
+      change->call.actor, change->call.owner_id, request.invitation_id(), change->expected, HashToken(token),
       now + options_.invitation_ttl, now,
       [&](const storage::EmailContext& email_context) {
         return ResentInvitationEmail(email_context, sealed_token, options_.portal_base_url);
       },
-      IdempotencyFor(IdempotencyScope(call->caller), "ResendInvitation", request));
+      IdempotencyFor(IdempotencyScope(change->call.caller), "ResendInvitation", request));
   if (!resent.ok()) {
     return RewordInvitationChangeStatus(
         resent.status(),
@@ -490,20 +490,15 @@ grpc::Status AccessDelegationService::CancelInvitation(
 absl::Status AccessDelegationService::DoCancelInvitation(
     const grpc::ServerContext& context, const v1::CancelInvitationRequest& request,
     v1::CancelInvitationResponse& response) {
-  absl::StatusOr<OwnerCall> call = AuthorizeOwner(context, request.owner_account_id());
-  if (!call.ok()) return call.status();
-  if (absl::Status status = ValidateUuid("invitation_id", request.invitation_id());
-      !status.ok()) {
-    return status;
-  }
-  absl::StatusOr<storage::ExpectedVersion> expected = ParseEtag(request.etag());
-  if (!expected.ok()) return expected.status();
-  if (absl::Status status = ValidateRequestId(request.request_id()); !status.ok()) return status;
+  absl::StatusOr<OwnerChange> change =
+      AuthorizeOwnerChange(context, request.owner_account_id(), "invitation_id", request.invitation_id(),
+                           request.etag(), request.request_id());
+  if (!change.ok()) return change.status();
 
   absl::StatusOr<storage::InvitationRecord> canceled = store_->CancelInvitation(
-      call->actor, call->owner_id, request.invitation_id(), *expected, absl::Now(),
+      change->call.actor, change->call.owner_id, request.invitation_id(), change->expected, absl::Now(),
       [](const storage::EmailContext& email_context) { return CanceledEmail(email_context); },
-      IdempotencyFor(IdempotencyScope(call->caller), "CancelInvitation", request));
+      IdempotencyFor(IdempotencyScope(change->call.caller), "CancelInvitation", request));
   if (!canceled.ok()) {
     return RewordInvitationChangeStatus(
         canceled.status(),
@@ -658,21 +653,17 @@ grpc::Status AccessDelegationService::RevokeGrant(grpc::ServerContext* context,
 
 absl::Status AccessDelegationService::DoRevokeGrant(const grpc::ServerContext& context,
                                                     const v1::RevokeGrantRequest& request) {
-  absl::StatusOr<OwnerCall> call = AuthorizeOwner(context, request.owner_account_id());
-  if (!call.ok()) return call.status();
-  if (absl::Status status = ValidateUuid("grant_id", request.grant_id()); !status.ok()) {
-    return status;
-  }
-  absl::StatusOr<storage::ExpectedVersion> expected = ParseEtag(request.etag());
-  if (!expected.ok()) return expected.status();
-  if (absl::Status status = ValidateRequestId(request.request_id()); !status.ok()) return status;
+  absl::StatusOr<OwnerChange> change =
+      AuthorizeOwnerChange(context, request.owner_account_id(), "grant_id", request.grant_id(),
+                           request.etag(), request.request_id());
+  if (!change.ok()) return change.status();
 
   absl::StatusOr<storage::GrantRecord> revoked = store_->RevokeGrant(
-      call->actor, call->owner_id, request.grant_id(), *expected,
+      change->call.actor, change->call.owner_id, request.grant_id(), change->expected,
       [](const storage::GrantEmailContext& email_context) {
         return AccessRemovedEmails(email_context);
       },
-      IdempotencyFor(IdempotencyScope(call->caller), "RevokeGrant", request));
+      IdempotencyFor(IdempotencyScope(change->call.caller), "RevokeGrant", request));
   if (!revoked.ok()) return RewordGrantChangeStatus(revoked.status());
   AnnotateCall(context, "grant_id", request.grant_id());
   return absl::OkStatus();

@@ -82,6 +82,20 @@ class AccessDelegationService final : public v1::AccessDelegation::Service {
   absl::StatusOr<OwnerCall> AuthorizeOwner(const grpc::ServerContext& context,
                                            const std::string& owner_account_id) const;
 
+  // OwnerChange is an authorized owner call that changes one invitation or grant.
+  struct OwnerChange {
+    OwnerCall call;
+    storage::ExpectedVersion expected;  // From the request's etag; unset when it is empty.
+  };
+
+  // Authorizes an owner call as AuthorizeOwner does, then checks, in this order, that
+  // `id` (the request field `id_field`) is a UUID, the etag and the request id.
+  absl::StatusOr<OwnerChange> AuthorizeOwnerChange(const grpc::ServerContext& context,
+                                                   const std::string& owner_account_id,
+                                                   absl::string_view id_field,
+                                                   const std::string& id, const std::string& etag,
+                                                   const std::string& request_id) const;
+
   absl::Status DoCreateInvitation(const grpc::ServerContext& context,
                                   const v1::CreateInvitationRequest& request,
                                   v1::CreateInvitationResponse& response);
