@@ -240,7 +240,7 @@ class ServerImpl final : public Server {
     for (const char* service : kHealthServices) health->SetServingStatus(service, serving);
   }
 
-  // Sets health from whether the database answers and refreshes the metrics that mirror
+  // Sets health from whether the database responds and refreshes the metrics that mirror
   // it. Logs each change of health once.
   void CheckHealth() {
     absl::StatusOr<storage::StoreStats> stats = store_->ReadStats();

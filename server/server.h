@@ -9,7 +9,7 @@
 
 namespace accessdelegation::server {
 
-// Config holds every setting of a server instance. The binary fills it from flags.
+// Config contains every setting of a server instance. The binary fills it from flags.
 struct Config {
   // Address to listen on, "host:port"; port 0 picks a free port (see Server::port()).
   std::string listen_address = "127.0.0.1:50051";
@@ -55,7 +55,7 @@ struct Config {
   bool apply_migrations = true;
   // Address of the Prometheus /metrics endpoint, "host:port"; empty disables it.
   std::string metrics_address;
-  // How often the server checks that the database answers, for the health service and
+  // How often the server checks that the database responds, for the health service and
   // the metrics that mirror the database.
   absl::Duration health_check_interval = absl::Seconds(1);
   // PEM files of the server's TLS certificate chain and private key. Both or neither;

@@ -542,7 +542,7 @@ class Store {
   // message id (or it is not a UUID); FAILED_PRECONDITION if it was already delivered.
   virtual absl::StatusOr<FailedEmail> RetryEmail(const std::string& message_id) = 0;
 
-  // Returns OK when the database answers a trivial query.
+  // Returns OK when the database responds to a trivial query.
   virtual absl::Status Ping() = 0;
 
   // Returns counts for monitoring; doubles as a health check, since it queries the
