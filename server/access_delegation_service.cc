@@ -137,6 +137,11 @@ void FillInvitation(const storage::InvitationRecord& record, v1::Invitation* inv
   }
 }
 
+// Returns the state a grant list filters to: the requested one, or ACTIVE when unset.
+v1::GrantState GrantStateOrActive(v1::GrantState requested) {
+  return requested == v1::GRANT_STATE_UNSPECIFIED ? v1::GRANT_STATE_ACTIVE : requested;
+}
+
 void FillGrant(const storage::GrantRecord& record, v1::Grant* grant) {
   ToProto(record, grant);
   grant->set_etag(RenderEtag(record.version));
@@ -553,13 +558,18 @@ absl::Status AccessDelegationService::DoListGrants(const grpc::ServerContext& co
                                                    v1::ListGrantsResponse& response) {
   absl::StatusOr<OwnerCall> call = AuthorizeOwner(context, request.owner_account_id());
   if (!call.ok()) return call.status();
-  const std::string filter = absl::StrCat("ListGrants/", call->owner_id);
+  if (absl::Status status = ValidateStateFilter("state", request.state()); !status.ok()) {
+    return status;
+  }
+  const v1::GrantState state = GrantStateOrActive(request.state());
+  const std::string filter =
+      absl::StrCat("ListGrants/", call->owner_id, "/", static_cast<int>(state));
   absl::StatusOr<storage::PageRequest> page =
       ReadPageRequest(page_tokens_, filter, request.page_size(), request.page_token());
   if (!page.ok()) return page.status();
 
   absl::StatusOr<storage::Page<storage::GrantRecord>> grants =
-      store_->ListGrants(call->owner_id, absl::Now(), *page);
+      store_->ListGrants(call->owner_id, state, absl::Now(), *page);
   if (!grants.ok()) return grants.status();
   for (const storage::GrantRecord& grant : grants->items) FillGrant(grant, response.add_grants());
   if (grants->next.has_value()) {
@@ -580,13 +590,18 @@ absl::Status AccessDelegationService::DoListDelegatedAccess(
     v1::ListDelegatedAccessResponse& response) {
   absl::StatusOr<Caller> caller = authenticator_->RequireSession(context);
   if (!caller.ok()) return caller.status();
-  const std::string filter = absl::StrCat("ListDelegatedAccess/", caller->account_id);
+  if (absl::Status status = ValidateStateFilter("state", request.state()); !status.ok()) {
+    return status;
+  }
+  const v1::GrantState state = GrantStateOrActive(request.state());
+  const std::string filter =
+      absl::StrCat("ListDelegatedAccess/", caller->account_id, "/", static_cast<int>(state));
   absl::StatusOr<storage::PageRequest> page =
       ReadPageRequest(page_tokens_, filter, request.page_size(), request.page_token());
   if (!page.ok()) return page.status();
 
   absl::StatusOr<storage::Page<storage::GrantRecord>> grants =
-      store_->ListDelegatedAccess(caller->account_id, absl::Now(), *page);
+      store_->ListDelegatedAccess(caller->account_id, state, absl::Now(), *page);
   if (!grants.ok()) return grants.status();
   for (const storage::GrantRecord& grant : grants->items) FillGrant(grant, response.add_grants());
   if (grants->next.has_value()) {

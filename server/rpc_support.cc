@@ -89,6 +89,8 @@ void ToProto(const storage::GrantRecord& record, v1::Grant* grant) {
   grant->set_invitation_id(record.invitation_id);
   ToProto(record.create_time, grant->mutable_create_time());
   ToProto(record.update_time, grant->mutable_update_time());
+  grant->set_state(record.state);
+  if (record.end_time.has_value()) ToProto(*record.end_time, grant->mutable_end_time());
 }
 
 }  // namespace accessdelegation::server

@@ -213,6 +213,14 @@ absl::Status ValidateStateFilter(absl::string_view field, v1::InvitationState va
   return absl::OkStatus();
 }
 
+absl::Status ValidateStateFilter(absl::string_view field, v1::GrantState value) {
+  if (!v1::GrantState_IsValid(value)) {
+    return Invalid(field, absl::StrCat("has unknown value ", static_cast<int>(value),
+                                       "; send a GrantState or leave it unset"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateUuid(absl::string_view field, absl::string_view value) {
   if (value.empty()) {
     return Invalid(field, "is required; send a UUID like 123e4567-e89b-42d3-a456-426614174000");

@@ -49,6 +49,9 @@ absl::Status ValidatePermission(absl::string_view field, v1::Permission value);
 // Checks that `value` is a known invitation state; UNSPECIFIED is allowed.
 absl::Status ValidateStateFilter(absl::string_view field, v1::InvitationState value);
 
+// Checks that `value` is a known grant state; UNSPECIFIED is allowed.
+absl::Status ValidateStateFilter(absl::string_view field, v1::GrantState value);
+
 // Checks that `value` is a UUID in canonical text form (any letter case).
 absl::Status ValidateUuid(absl::string_view field, absl::string_view value);
 

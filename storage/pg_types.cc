@@ -30,6 +30,18 @@ constexpr InvitationStateName kInvitationStateNames[] = {
     {v1::INVITATION_STATE_EXPIRED, "EXPIRED"},
 };
 
+struct GrantStateName {
+  GrantState state;
+  absl::string_view text;
+};
+
+constexpr GrantStateName kGrantStateNames[] = {
+    {v1::GRANT_STATE_ACTIVE, "ACTIVE"},
+    {v1::GRANT_STATE_REVOKED, "REVOKED"},
+    {v1::GRANT_STATE_LEFT, "LEFT"},
+    {v1::GRANT_STATE_EXPIRED, "EXPIRED"},
+};
+
 }  // namespace
 
 bool IsUuid(absl::string_view text) {
@@ -101,6 +113,20 @@ InvitationState ParseInvitationState(absl::string_view text) {
     if (name.text == text) return name.state;
   }
   return v1::INVITATION_STATE_UNSPECIFIED;
+}
+
+std::optional<absl::string_view> GrantStateText(GrantState state) {
+  for (const GrantStateName& name : kGrantStateNames) {
+    if (name.state == state) return name.text;
+  }
+  return std::nullopt;
+}
+
+GrantState ParseGrantEndReason(absl::string_view text) {
+  for (const GrantStateName& name : kGrantStateNames) {
+    if (name.state != v1::GRANT_STATE_ACTIVE && name.text == text) return name.state;
+  }
+  return v1::GRANT_STATE_UNSPECIFIED;
 }
 
 }  // namespace accessdelegation::storage

@@ -59,6 +59,15 @@ std::optional<absl::string_view> InvitationStateText(InvitationState state);
 // Parses stored invitation-state text; INVITATION_STATE_UNSPECIFIED for unknown text.
 InvitationState ParseInvitationState(absl::string_view text);
 
+// Returns the SQL name of a grant state: the enum value name without "GRANT_STATE_".
+// The names of the ended states are also the values of grants.end_reason. nullopt for
+// GRANT_STATE_UNSPECIFIED and values outside the enum.
+std::optional<absl::string_view> GrantStateText(GrantState state);
+
+// Parses a stored grants.end_reason into the ended state it names;
+// GRANT_STATE_UNSPECIFIED for unknown text.
+GrantState ParseGrantEndReason(absl::string_view text);
+
 }  // namespace accessdelegation::storage
 
 #endif  // ACCESSDELEGATION_STORAGE_PG_TYPES_H_

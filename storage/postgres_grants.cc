@@ -8,7 +8,8 @@ namespace accessdelegation::storage {
 namespace {
 
 // The columns of every grant read: the grant joined with its delegate (d) and its owner
-// (o). in_force is false once the grant is ended or past its expire_time.
+// (o). in_force is false once the grant is ended or past its expire_time. revoke_time and
+// end_reason record when and why an ended grant ended.
 #define GRANT_COLUMNS_FROM                                                                       \
   "SELECT g.id::text AS id, g.owner_account_id::text AS owner_account_id, "                    \
   "g.delegate_account_id::text AS delegate_account_id, d.email AS delegate_email, "           \
@@ -17,7 +18,8 @@ namespace {
   "unix_micros(g.create_time) AS create_time, unix_micros(g.update_time) AS update_time, "    \
   "g.version, unix_micros(g.expire_time) AS expire_time, "                                     \
   "o.first_name AS owner_first_name, o.last_name AS owner_last_name, "                         \
-  "(g.revoke_time IS NULL AND (g.expire_time IS NULL OR g.expire_time > now())) AS in_force " \
+  "(g.revoke_time IS NULL AND (g.expire_time IS NULL OR g.expire_time > now())) AS in_force, " \
+  "unix_micros(g.revoke_time) AS revoke_time, g.end_reason "                                   \
   "FROM grants g JOIN accounts d ON d.id = g.delegate_account_id "                             \
   "JOIN accounts o ON o.id = g.owner_account_id "
 
@@ -33,24 +35,32 @@ WHERE g.owner_account_id = $1::uuid
   AND (g.expire_time IS NULL OR g.expire_time > now())
 )sql"};
 
-// $2 is the time at which grants past their expire_time are left out. $3 and $4 are the
-// (create_time, id) of the previous page's last row, or NULL; $5 is the row limit.
-constexpr Statement kListLiveGrants = {"list_live_grants", GRANT_COLUMNS_FROM R"sql(
-WHERE g.owner_account_id = $1::uuid AND g.revoke_time IS NULL
-  AND (g.expire_time IS NULL OR g.expire_time > $2::timestamptz)
-  AND ($3::timestamptz IS NULL OR (g.create_time, g.id) > ($3::timestamptz, $4::uuid))
-ORDER BY g.create_time, g.id
-LIMIT $5
-)sql"};
+// Keeps the grants in state $6 at time $2: ACTIVE, REVOKED, LEFT or EXPIRED. A grant past
+// its expire_time is EXPIRED whether or not the sweep has marked it yet. $3 and $4 are
+// the (create_time, id) of the previous page's last row, or NULL; $5 is the row limit.
+#define GRANT_STATE_AND_PAGE_FILTER                                                           \
+  "AND CASE $6::text "                                                                       \
+  "  WHEN 'ACTIVE' THEN g.revoke_time IS NULL "                                              \
+  "    AND (g.expire_time IS NULL OR g.expire_time > $2::timestamptz) "                      \
+  "  WHEN 'EXPIRED' THEN g.end_reason = 'EXPIRED' "                                          \
+  "    OR (g.revoke_time IS NULL AND g.expire_time <= $2::timestamptz) "                     \
+  "  ELSE g.end_reason = $6::text "                                                          \
+  "END "                                                                                     \
+  "AND ($3::timestamptz IS NULL OR (g.create_time, g.id) > ($3::timestamptz, $4::uuid)) "    \
+  "ORDER BY g.create_time, g.id "                                                            \
+  "LIMIT $5"
 
-// As kListLiveGrants, for the grants that delegate $1 holds.
-constexpr Statement kListDelegatedGrants = {"list_delegated_grants", GRANT_COLUMNS_FROM R"sql(
-WHERE g.delegate_account_id = $1::uuid AND g.revoke_time IS NULL
-  AND (g.expire_time IS NULL OR g.expire_time > $2::timestamptz)
-  AND ($3::timestamptz IS NULL OR (g.create_time, g.id) > ($3::timestamptz, $4::uuid))
-ORDER BY g.create_time, g.id
-LIMIT $5
-)sql"};
+// Reads the owner's grants through grants_owner_create_time_idx, in page order.
+constexpr Statement kListOwnerGrants = {
+    "list_owner_grants",
+    GRANT_COLUMNS_FROM "WHERE g.owner_account_id = $1::uuid " GRANT_STATE_AND_PAGE_FILTER};
+
+// Reads the delegate's grants through grants_delegate_create_time_idx, in page order.
+constexpr Statement kListDelegatedGrants = {
+    "list_delegated_grants",
+    GRANT_COLUMNS_FROM "WHERE g.delegate_account_id = $1::uuid " GRANT_STATE_AND_PAGE_FILTER};
+
+#undef GRANT_STATE_AND_PAGE_FILTER
 
 #undef GRANT_COLUMNS_FROM
 
@@ -188,6 +198,16 @@ GrantRow GrantFromRow(const pqxx::row& row) {
   grant.owner_first_name = ReadText(row["owner_first_name"]);
   grant.owner_last_name = ReadText(row["owner_last_name"]);
   result.in_force = row["in_force"].as<bool>();
+  if (result.in_force) {
+    grant.state = v1::GRANT_STATE_ACTIVE;
+  } else if (row["revoke_time"].is_null()) {
+    // Past its expire_time, not yet marked by the sweep.
+    grant.state = v1::GRANT_STATE_EXPIRED;
+    grant.end_time = grant.expire_time;
+  } else {
+    grant.state = ParseGrantEndReason(ReadText(row["end_reason"]));
+    grant.end_time = ReadTime(row["revoke_time"]);
+  }
   return result;
 }
 
@@ -252,7 +272,11 @@ int RecordExpiredGrants(pqxx::transaction_base& txn, const Actor& actor,
 }
 
 // Reads a page of grants from `result`, which holds up to page.limit + 1 rows.
-Page<GrantRecord> GrantPageFromResult(const pqxx::result& result, const PageRequest& page) {
+// Reads the rows of a list filtered to `state`. Each item takes the filter's state,
+// because the row's own in_force is computed at the transaction's start, a moment after
+// the list's `now`.
+Page<GrantRecord> GrantPageFromResult(const pqxx::result& result, GrantState state,
+                                      const PageRequest& page) {
   Page<GrantRecord> grants;
   for (const pqxx::row& row : result) {
     if (static_cast<int>(grants.items.size()) == page.limit) {
@@ -260,16 +284,37 @@ Page<GrantRecord> GrantPageFromResult(const pqxx::result& result, const PageRequ
       grants.next = PagePosition{last.create_time, last.id};
       break;
     }
-    grants.items.push_back(GrantFromRow(row).record);
+    GrantRecord grant = GrantFromRow(row).record;
+    grant.state = state;
+    if (state == v1::GRANT_STATE_ACTIVE) grant.end_time.reset();
+    if (state == v1::GRANT_STATE_EXPIRED && !grant.end_time.has_value()) {
+      grant.end_time = grant.expire_time;
+    }
+    grants.items.push_back(std::move(grant));
   }
   return grants;
+}
+
+// Checks the arguments that ListGrants and ListDelegatedAccess share, and returns the
+// stored text of `state` for the list statements' $6.
+absl::StatusOr<std::string> CheckGrantListArguments(GrantState state, const PageRequest& page) {
+  std::optional<absl::string_view> state_text = GrantStateText(state);
+  if (!state_text.has_value()) {
+    return absl::InvalidArgumentError(
+        "the grant state filter is missing or unknown; pass ACTIVE, REVOKED, LEFT or EXPIRED");
+  }
+  if (page.limit < 1) return absl::InvalidArgumentError("the page limit must be at least 1");
+  if (page.after.has_value() && !IsUuid(page.after->id)) {
+    return absl::InvalidArgumentError("the page position is invalid");
+  }
+  return std::string(*state_text);
 }
 
 }  // namespace
 
 void PrepareGrantStatements(pqxx::connection& connection) {
   PrepareStatements(connection,
-                    {kSelectGrantById, kSelectLiveGrant, kListLiveGrants, kListDelegatedGrants,
+                    {kSelectGrantById, kSelectLiveGrant, kListOwnerGrants, kListDelegatedGrants,
                      kExpireDueGrantOfPair, kInsertGrant, kUpdateGrant, kRevokeGrant, kLeaveGrant,
                      kMarkExpiredGrants, kClaimExpiryNotices, kClaimExpiryWarnings});
 }
@@ -305,31 +350,28 @@ std::optional<GrantRecord> InsertGrant(pqxx::transaction_base& txn, const Actor&
 }
 
 absl::StatusOr<Page<GrantRecord>> PostgresStore::ListGrants(const std::string& owner_account_id,
-                                                            absl::Time now,
+                                                            GrantState state, absl::Time now,
                                                             const PageRequest& page) {
+  absl::StatusOr<std::string> state_text = CheckGrantListArguments(state, page);
+  if (!state_text.ok()) return state_text.status();
   if (!IsUuid(owner_account_id)) return Page<GrantRecord>();
-  if (page.limit < 1) return absl::InvalidArgumentError("the page limit must be at least 1");
-  if (page.after.has_value() && !IsUuid(page.after->id)) {
-    return absl::InvalidArgumentError("the page position is invalid");
-  }
   const std::string after_time = page.after ? TimestampParameter(page.after->create_time) : "";
 
   return Transact("ListGrants", [&](pqxx::work& txn) -> absl::StatusOr<Page<GrantRecord>> {
     const pqxx::result result = txn.exec_prepared(
-        kListLiveGrants.name, owner_account_id, TimestampParameter(now),
+        kListOwnerGrants.name, owner_account_id, TimestampParameter(now),
         page.after ? after_time.c_str() : nullptr, page.after ? page.after->id.c_str() : nullptr,
-        page.limit + 1);
-    return GrantPageFromResult(result, page);
+        page.limit + 1, *state_text);
+    return GrantPageFromResult(result, state, page);
   });
 }
 
 absl::StatusOr<Page<GrantRecord>> PostgresStore::ListDelegatedAccess(
-    const std::string& delegate_account_id, absl::Time now, const PageRequest& page) {
+    const std::string& delegate_account_id, GrantState state, absl::Time now,
+    const PageRequest& page) {
+  absl::StatusOr<std::string> state_text = CheckGrantListArguments(state, page);
+  if (!state_text.ok()) return state_text.status();
   if (!IsUuid(delegate_account_id)) return Page<GrantRecord>();
-  if (page.limit < 1) return absl::InvalidArgumentError("the page limit must be at least 1");
-  if (page.after.has_value() && !IsUuid(page.after->id)) {
-    return absl::InvalidArgumentError("the page position is invalid");
-  }
   const std::string after_time = page.after ? TimestampParameter(page.after->create_time) : "";
 
   return Transact("ListDelegatedAccess",
@@ -337,8 +379,9 @@ absl::StatusOr<Page<GrantRecord>> PostgresStore::ListDelegatedAccess(
                     const pqxx::result result = txn.exec_prepared(
                         kListDelegatedGrants.name, delegate_account_id, TimestampParameter(now),
                         page.after ? after_time.c_str() : nullptr,
-                        page.after ? page.after->id.c_str() : nullptr, page.limit + 1);
-                    return GrantPageFromResult(result, page);
+                        page.after ? page.after->id.c_str() : nullptr, page.limit + 1,
+                        *state_text);
+                    return GrantPageFromResult(result, state, page);
                   });
 }
 

@@ -99,9 +99,10 @@ class PostgresStore final : public Store {
                                                          const PageRequest& page) override;
 
   absl::StatusOr<Page<GrantRecord>> ListGrants(const std::string& owner_account_id,
-                                               absl::Time now, const PageRequest& page) override;
+                                               GrantState state, absl::Time now,
+                                               const PageRequest& page) override;
   absl::StatusOr<Page<GrantRecord>> ListDelegatedAccess(const std::string& delegate_account_id,
-                                                        absl::Time now,
+                                                        GrantState state, absl::Time now,
                                                         const PageRequest& page) override;
   absl::StatusOr<GrantRecord> UpdateGrant(const Actor& actor, const std::string& owner_account_id,
                                           const std::string& grant_id, ExpectedVersion expected,

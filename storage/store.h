@@ -17,6 +17,7 @@
 namespace accessdelegation::storage {
 
 using v1::AccessLevel;
+using v1::GrantState;
 using v1::InvitationState;
 
 // AccountRecord is a row of the accounts table.
@@ -92,6 +93,8 @@ struct GrantRecord {
   std::optional<absl::Time> expire_time;  // When the grant stops allowing anything.
   std::string owner_first_name;
   std::string owner_last_name;
+  GrantState state = v1::GRANT_STATE_UNSPECIFIED;  // ACTIVE, or why the grant ended.
+  std::optional<absl::Time> end_time;              // When it ended; nullopt while ACTIVE.
 };
 
 // GrantUpdate is the change UpdateGrant makes.
@@ -457,16 +460,18 @@ class Store {
       const std::string& owner_account_id, InvitationState state, absl::Time now,
       const PageRequest& page) = 0;
 
-  // Lists a page of the grants in force on the owner's record at `now`, oldest first by
-  // (create_time, id).
+  // Lists a page of the grants on the owner's record that are in `state` at `now`,
+  // oldest first by (create_time, id). A grant past its expire_time is EXPIRED whether or
+  // not the sweep has marked it. INVALID_ARGUMENT for GRANT_STATE_UNSPECIFIED and values
+  // outside the enum: the caller picks the state.
   virtual absl::StatusOr<Page<GrantRecord>> ListGrants(const std::string& owner_account_id,
-                                                       absl::Time now,
+                                                       GrantState state, absl::Time now,
                                                        const PageRequest& page) = 0;
 
-  // Lists a page of the grants in force at `now` that `delegate_account_id` holds, oldest
-  // first by (create_time, id).
+  // As ListGrants, for the grants that `delegate_account_id` holds.
   virtual absl::StatusOr<Page<GrantRecord>> ListDelegatedAccess(
-      const std::string& delegate_account_id, absl::Time now, const PageRequest& page) = 0;
+      const std::string& delegate_account_id, GrantState state, absl::Time now,
+      const PageRequest& page) = 0;
 
   // Changes the level and, if asked, the expire_time of a grant of `owner_account_id` in
   // force, and queues the delegate's email built by `compose`. NOT_FOUND if the grant does

@@ -98,6 +98,8 @@ void ToResource(const GrantRecord& record, v1::Grant* grant) {
   }
   grant->set_owner_first_name(record.owner_first_name);
   grant->set_owner_last_name(record.owner_last_name);
+  grant->set_state(record.state);
+  if (record.end_time.has_value()) TimeToProto(*record.end_time, grant->mutable_end_time());
 }
 
 bool FromResource(const v1::Grant& grant, GrantRecord* record) {
@@ -114,6 +116,8 @@ bool FromResource(const v1::Grant& grant, GrantRecord* record) {
   if (grant.has_expire_time()) record->expire_time = TimeFromProto(grant.expire_time());
   record->owner_first_name = grant.owner_first_name();
   record->owner_last_name = grant.owner_last_name();
+  record->state = grant.state();
+  if (grant.has_end_time()) record->end_time = TimeFromProto(grant.end_time());
   return absl::SimpleAtoi(grant.etag(), &record->version);
 }
 

@@ -188,6 +188,7 @@ TEST_F(AdctlTest, UsageErrorsExitWithTwo) {
       {{"list-grants"}, "--owner is required"},
       {{"list-grants", "--owner=x", "--limit=0"}, "--limit=0 is not a positive integer"},
       {{"list-invitations", "--owner=x", "--state=LOST"}, "--state=LOST is not one of PENDING"},
+      {{"list-grants", "--owner=x", "--state=GONE"}, "--state=GONE is not one of ACTIVE"},
       {{"revoke-grant", "--owner=x"}, "--grant is required"},
       {{"audit", "--since=yesterday"}, "--since=yesterday is neither an RFC 3339 time"},
       {{"retry-email"}, "--message is required"},
@@ -368,6 +369,29 @@ TEST_F(AdctlTest, ListGrantsShowsDelegates) {
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json.out, &response).ok()) << json.out;
   ASSERT_EQ(response.grants_size(), 1);
   EXPECT_EQ(response.grants(0).grant_id(), grant.grant_id());
+}
+
+TEST_F(AdctlTest, ListGrantsByStateShowsRevokedGrants) {
+  ASSERT_OK_AND_ASSIGN(SignedIn owner, CreateAccountAndSignIn(Owner()));
+  ASSERT_OK_AND_ASSIGN(SignedIn delegate, CreateAccountAndSignIn(Delegate()));
+  ASSERT_OK_AND_ASSIGN(v1::Grant grant, GrantAccess(*owner.client, Delegate(), *delegate.client,
+                                                    v1::ACCESS_LEVEL_FULL));
+  v1::RevokeGrantRequest revoke;
+  revoke.set_grant_id(grant.grant_id());
+  ASSERT_OK(owner.client->RevokeGrant(revoke));
+
+  AdctlResult active = Run({"list-grants", "--owner=" + owner.account.account_id()});
+  AdctlResult revoked =
+      Run({"list-grants", "--owner=" + owner.account.account_id(), "--state=revoked"});
+
+  ASSERT_EQ(active.exit_code, 0) << Describe(active);
+  EXPECT_EQ(Lines(active.out).size(), 1) << active.out;
+  ASSERT_EQ(revoked.exit_code, 0) << Describe(revoked);
+  std::vector<std::string> lines = Lines(revoked.out);
+  ASSERT_EQ(lines.size(), 2) << revoked.out;
+  EXPECT_THAT(lines[0], HasSubstr("ENDED"));
+  EXPECT_THAT(lines[1], HasSubstr(grant.grant_id()));
+  EXPECT_THAT(lines[1], HasSubstr("REVOKED"));
 }
 
 TEST_F(AdctlTest, ListGrantsOfOwnerWithoutGrantsPrintsHeaderOnly) {

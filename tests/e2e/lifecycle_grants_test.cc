@@ -1,5 +1,6 @@
 // End-to-end tests of the grant paths beyond the basic flow: re-invitation after a
-// revoke, grant expiry and its sweep, etags, paging, LeaveGrant and ListDelegatedAccess.
+// revoke, grant expiry and its sweep, etags, paging, the state filter of the lists,
+// LeaveGrant and ListDelegatedAccess.
 
 #include <pqxx/pqxx>
 #include <set>
@@ -282,6 +283,91 @@ TEST_F(LifecycleGrantTest, LeaveGrantEndsOwnAccessAndNotifiesOwner) {
     if (absl::StrContains(email.subject, "gave up access")) notified = true;
   }
   EXPECT_TRUE(notified);
+}
+
+TEST_F(LifecycleGrantTest, ListsFilterByState) {
+  ASSERT_OK_AND_ASSIGN(SignedIn owner, CreateAccountAndSignIn(Owner()));
+  ASSERT_OK_AND_ASSIGN(SignedIn delegate, CreateAccountAndSignIn(Delegate()));
+  ASSERT_OK_AND_ASSIGN(SignedIn stranger, CreateAccountAndSignIn(Stranger()));
+  const Person cousin = MakePerson("cora.cousin@example.org", "Cora", "Cousin", "+14155550104",
+                                   "cousin-password-1234");
+  ASSERT_OK_AND_ASSIGN(SignedIn kept, CreateAccountAndSignIn(cousin));
+  ASSERT_OK_AND_ASSIGN(v1::Grant revoked, GrantAccess(*owner.client, Delegate(),
+                                                      *delegate.client, v1::ACCESS_LEVEL_FULL));
+  ASSERT_OK_AND_ASSIGN(v1::Grant left, GrantAccess(*owner.client, Stranger(), *stranger.client,
+                                                   v1::ACCESS_LEVEL_APPOINTMENTS_ONLY));
+  ASSERT_OK_AND_ASSIGN(v1::Grant active,
+                       GrantAccess(*owner.client, cousin, *kept.client, v1::ACCESS_LEVEL_FULL));
+  v1::RevokeGrantRequest revoke;
+  revoke.set_grant_id(revoked.grant_id());
+  ASSERT_OK(owner.client->RevokeGrant(revoke));
+  v1::LeaveGrantRequest leave;
+  leave.set_grant_id(left.grant_id());
+  ASSERT_OK(stranger.client->LeaveGrant(leave));
+  const auto list = [&](v1::GrantState state) {
+    v1::ListGrantsRequest request;
+    request.set_state(state);
+    return owner.client->ListGrants(request);
+  };
+
+  ASSERT_OK_AND_ASSIGN(v1::ListGrantsResponse by_default, owner.client->ListGrants());
+  ASSERT_OK_AND_ASSIGN(v1::ListGrantsResponse active_list, list(v1::GRANT_STATE_ACTIVE));
+  ASSERT_OK_AND_ASSIGN(v1::ListGrantsResponse revoked_list, list(v1::GRANT_STATE_REVOKED));
+  ASSERT_OK_AND_ASSIGN(v1::ListGrantsResponse left_list, list(v1::GRANT_STATE_LEFT));
+  ASSERT_OK_AND_ASSIGN(v1::ListGrantsResponse expired_list, list(v1::GRANT_STATE_EXPIRED));
+  v1::ListDelegatedAccessRequest delegated_request;
+  ASSERT_OK_AND_ASSIGN(v1::ListDelegatedAccessResponse delegated_now,
+                       delegate.client->ListDelegatedAccess(delegated_request));
+  delegated_request.set_state(v1::GRANT_STATE_REVOKED);
+  ASSERT_OK_AND_ASSIGN(v1::ListDelegatedAccessResponse delegated_revoked,
+                       delegate.client->ListDelegatedAccess(delegated_request));
+
+  ASSERT_EQ(by_default.grants_size(), 1);
+  EXPECT_EQ(by_default.grants(0).grant_id(), active.grant_id());
+  EXPECT_EQ(by_default.grants(0).state(), v1::GRANT_STATE_ACTIVE);
+  EXPECT_FALSE(by_default.grants(0).has_end_time());
+  ASSERT_EQ(active_list.grants_size(), 1);
+  EXPECT_EQ(active_list.grants(0).grant_id(), active.grant_id());
+  ASSERT_EQ(revoked_list.grants_size(), 1);
+  EXPECT_EQ(revoked_list.grants(0).grant_id(), revoked.grant_id());
+  EXPECT_EQ(revoked_list.grants(0).state(), v1::GRANT_STATE_REVOKED);
+  EXPECT_TRUE(revoked_list.grants(0).has_end_time());
+  ASSERT_EQ(left_list.grants_size(), 1);
+  EXPECT_EQ(left_list.grants(0).grant_id(), left.grant_id());
+  EXPECT_EQ(left_list.grants(0).state(), v1::GRANT_STATE_LEFT);
+  EXPECT_EQ(expired_list.grants_size(), 0);
+  EXPECT_EQ(delegated_now.grants_size(), 0);
+  ASSERT_EQ(delegated_revoked.grants_size(), 1);
+  EXPECT_EQ(delegated_revoked.grants(0).grant_id(), revoked.grant_id());
+  EXPECT_EQ(delegated_revoked.grants(0).owner_account_id(), owner.account.account_id());
+}
+
+TEST_F(LifecycleGrantTest, GrantStateFilterRejectsBadInput) {
+  ASSERT_OK_AND_ASSIGN(SignedIn owner, CreateAccountAndSignIn(Owner()));
+  SeedGrants(owner.account.account_id(), 3);
+  v1::ListGrantsRequest active;
+  active.set_page_size(1);
+  ASSERT_OK_AND_ASSIGN(v1::ListGrantsResponse first, owner.client->ListGrants(active));
+  ASSERT_FALSE(first.next_page_token().empty());
+
+  v1::ListGrantsRequest other_state;
+  other_state.set_state(v1::GRANT_STATE_REVOKED);
+  other_state.set_page_token(first.next_page_token());
+  absl::Status switched = owner.client->ListGrants(other_state).status();
+  v1::ListGrantsRequest unknown;
+  unknown.set_state(static_cast<v1::GrantState>(99));
+  absl::Status unknown_status = owner.client->ListGrants(unknown).status();
+  v1::ListDelegatedAccessRequest unknown_delegated;
+  unknown_delegated.set_state(static_cast<v1::GrantState>(-1));
+  absl::Status unknown_delegated_status =
+      owner.client->ListDelegatedAccess(unknown_delegated).status();
+
+  EXPECT_EQ(switched.code(), absl::StatusCode::kInvalidArgument) << switched;
+  EXPECT_TRUE(absl::StartsWith(switched.message(), "page_token")) << switched;
+  EXPECT_EQ(unknown_status.code(), absl::StatusCode::kInvalidArgument) << unknown_status;
+  EXPECT_TRUE(absl::StartsWith(unknown_status.message(), "state")) << unknown_status;
+  EXPECT_EQ(unknown_delegated_status.code(), absl::StatusCode::kInvalidArgument)
+      << unknown_delegated_status;
 }
 
 TEST_F(LifecycleGrantTest, ListDelegatedAccessShowsOwners) {

@@ -2,10 +2,12 @@
 // decline, expiry, etags, request ids and acting for an owner with a service token.
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/barrier.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/e2e_test_base.h"
@@ -194,6 +196,39 @@ TEST_F(LifecycleInvitationTest, RetriedRequestIdSendsOneEmail) {
   EXPECT_EQ(emails.size(), 1u);
   ASSERT_OK_AND_ASSIGN(std::vector<v1::Invitation> invitations, ListInvitations(*owner.client));
   EXPECT_EQ(invitations.size(), 1u);
+}
+
+TEST_F(LifecycleInvitationTest, ConcurrentRetriesTakeEffectOnce) {
+  constexpr int kRetries = 8;
+  ASSERT_OK_AND_ASSIGN(SignedIn owner, CreateAccountAndSignIn(Owner()));
+  v1::CreateInvitationRequest request = InvitationRequest(Delegate(), v1::ACCESS_LEVEL_FULL);
+  request.set_request_id("create-dan-racing");
+
+  absl::Barrier* start = new absl::Barrier(kRetries);
+  std::vector<absl::StatusOr<v1::CreateInvitationResponse>> responses(
+      kRetries, absl::UnknownError("not run"));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kRetries; ++i) {
+    threads.emplace_back([&, i] {
+      if (start->Block()) delete start;
+      responses[i] = owner.client->CreateInvitation(request);
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+
+  ASSERT_OK(responses[0].status());
+  for (const absl::StatusOr<v1::CreateInvitationResponse>& response : responses) {
+    ASSERT_OK(response.status());
+    EXPECT_EQ(response->invitation().invitation_id(), responses[0]->invitation().invitation_id());
+    EXPECT_EQ(response->invitation().etag(), responses[0]->invitation().etag());
+  }
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Invitation> invitations, ListInvitations(*owner.client));
+  EXPECT_EQ(invitations.size(), 1u);
+  ASSERT_OK(WaitForEmailsTo(Delegate().email, 1));
+  absl::SleepFor(absl::Milliseconds(500));
+  ASSERT_OK_AND_ASSIGN(std::vector<walkthrough::Email> emails,
+                       WaitForEmailsTo(Delegate().email, 1));
+  EXPECT_EQ(emails.size(), 1u);
 }
 
 TEST_F(LifecycleInvitationTest, ServiceTokenActsForOwner) {

@@ -56,7 +56,7 @@ TEST_F(DelegationTest, ListGrantsOldestFirst) {
       store_->ConfirmInvitation(kTestActor, owner_.id, second->id, std::nullopt, RecordingComposer(), {});
   ASSERT_TRUE(second_confirmation.ok()) << second_confirmation.status();
 
-  absl::StatusOr<Page<GrantRecord>> grants = store_->ListGrants(owner_.id, absl::Now(), PageRequest{1000, std::nullopt});
+  absl::StatusOr<Page<GrantRecord>> grants = store_->ListGrants(owner_.id, v1::GRANT_STATE_ACTIVE, absl::Now(), PageRequest{1000, std::nullopt});
 
   ASSERT_TRUE(grants.ok()) << grants.status();
   ASSERT_EQ(grants->items.size(), 2u);
@@ -119,7 +119,7 @@ TEST_F(DelegationTest, RevokeGrantEndsAccess) {
 
   const absl::Status revoked = store_->RevokeGrant(kTestActor, owner_.id, confirmation->grant.id, std::nullopt, NoGrantEmails(), {}).status();
   absl::StatusOr<std::optional<GrantRecord>> found = store_->FindGrant(owner_.id, invitee_.id);
-  absl::StatusOr<Page<GrantRecord>> listed = store_->ListGrants(owner_.id, absl::Now(), PageRequest{1000, std::nullopt});
+  absl::StatusOr<Page<GrantRecord>> listed = store_->ListGrants(owner_.id, v1::GRANT_STATE_ACTIVE, absl::Now(), PageRequest{1000, std::nullopt});
   const absl::Status revoked_again = store_->RevokeGrant(kTestActor, owner_.id, confirmation->grant.id, std::nullopt, NoGrantEmails(), {}).status();
   absl::StatusOr<GrantRecord> updated =
       store_->UpdateGrant(kTestActor, owner_.id, confirmation->grant.id, std::nullopt, GrantUpdate{v1::ACCESS_LEVEL_FULL}, NoGrantEmails(), {});
@@ -131,6 +131,73 @@ TEST_F(DelegationTest, RevokeGrantEndsAccess) {
   EXPECT_TRUE(listed->items.empty());
   EXPECT_EQ(revoked_again.code(), absl::StatusCode::kNotFound) << revoked_again;
   EXPECT_EQ(updated.status().code(), absl::StatusCode::kNotFound) << updated.status();
+}
+
+TEST_F(DelegationTest, ListGrantsByEndedState) {
+  absl::StatusOr<Confirmation> confirmation = InviteAcceptConfirm();
+  ASSERT_TRUE(confirmation.ok()) << confirmation.status();
+  ASSERT_TRUE(store_->RevokeGrant(kTestActor, owner_.id, confirmation->grant.id, std::nullopt,
+                                  NoGrantEmails(), {})
+                  .ok());
+  const PageRequest all{1000, std::nullopt};
+
+  absl::StatusOr<Page<GrantRecord>> revoked =
+      store_->ListGrants(owner_.id, v1::GRANT_STATE_REVOKED, absl::Now(), all);
+  absl::StatusOr<Page<GrantRecord>> left =
+      store_->ListGrants(owner_.id, v1::GRANT_STATE_LEFT, absl::Now(), all);
+  absl::StatusOr<Page<GrantRecord>> delegated =
+      store_->ListDelegatedAccess(invitee_.id, v1::GRANT_STATE_REVOKED, absl::Now(), all);
+
+  ASSERT_TRUE(revoked.ok()) << revoked.status();
+  ASSERT_EQ(revoked->items.size(), 1u);
+  EXPECT_EQ(revoked->items[0].id, confirmation->grant.id);
+  EXPECT_EQ(revoked->items[0].state, v1::GRANT_STATE_REVOKED);
+  ASSERT_TRUE(revoked->items[0].end_time.has_value());
+  EXPECT_GE(*revoked->items[0].end_time, confirmation->grant.create_time);
+  ASSERT_TRUE(left.ok()) << left.status();
+  EXPECT_TRUE(left->items.empty());
+  ASSERT_TRUE(delegated.ok()) << delegated.status();
+  ASSERT_EQ(delegated->items.size(), 1u);
+  EXPECT_EQ(delegated->items[0].id, confirmation->grant.id);
+}
+
+TEST_F(DelegationTest, ListGrantsExpiredBeforeSweep) {
+  absl::StatusOr<Confirmation> confirmation = InviteAcceptConfirm();
+  ASSERT_TRUE(confirmation.ok()) << confirmation.status();
+  const absl::Time later = absl::Now() + absl::Hours(2);
+  GrantUpdate update{v1::ACCESS_LEVEL_FULL};
+  update.change_expire_time = true;
+  // Whole microseconds, as PostgreSQL stores them.
+  update.expire_time = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now() + absl::Hours(1)));
+  ASSERT_TRUE(store_->UpdateGrant(kTestActor, owner_.id, confirmation->grant.id, std::nullopt,
+                                  update, NoGrantEmails(), {})
+                  .ok());
+  const PageRequest all{1000, std::nullopt};
+
+  absl::StatusOr<Page<GrantRecord>> active_now =
+      store_->ListGrants(owner_.id, v1::GRANT_STATE_ACTIVE, absl::Now(), all);
+  absl::StatusOr<Page<GrantRecord>> active_later =
+      store_->ListGrants(owner_.id, v1::GRANT_STATE_ACTIVE, later, all);
+  absl::StatusOr<Page<GrantRecord>> expired_later =
+      store_->ListGrants(owner_.id, v1::GRANT_STATE_EXPIRED, later, all);
+
+  ASSERT_TRUE(active_now.ok()) << active_now.status();
+  ASSERT_EQ(active_now->items.size(), 1u);
+  EXPECT_EQ(active_now->items[0].state, v1::GRANT_STATE_ACTIVE);
+  EXPECT_FALSE(active_now->items[0].end_time.has_value());
+  ASSERT_TRUE(active_later.ok()) << active_later.status();
+  EXPECT_TRUE(active_later->items.empty());
+  ASSERT_TRUE(expired_later.ok()) << expired_later.status();
+  ASSERT_EQ(expired_later->items.size(), 1u);
+  EXPECT_EQ(expired_later->items[0].state, v1::GRANT_STATE_EXPIRED);
+  EXPECT_EQ(expired_later->items[0].end_time, update.expire_time);
+}
+
+TEST_F(DelegationTest, ListGrantsMissingStateInvalid) {
+  absl::StatusOr<Page<GrantRecord>> grants = store_->ListGrants(
+      owner_.id, v1::GRANT_STATE_UNSPECIFIED, absl::Now(), PageRequest{10, std::nullopt});
+
+  EXPECT_EQ(grants.status().code(), absl::StatusCode::kInvalidArgument) << grants.status();
 }
 
 TEST_F(DelegationTest, RevokeGrantOtherOwnerNotFound) {

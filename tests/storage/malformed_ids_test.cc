@@ -61,7 +61,7 @@ TEST_F(DelegationTest, MalformedIdsAreNotFound) {
     absl::StatusOr<std::optional<GrantRecord>> reversed = store_->FindGrant(owner_.id, id);
     ASSERT_TRUE(reversed.ok()) << reversed.status();
     EXPECT_FALSE(reversed->has_value());
-    absl::StatusOr<Page<GrantRecord>> grants = store_->ListGrants(id, absl::Now(), PageRequest{1000, std::nullopt});
+    absl::StatusOr<Page<GrantRecord>> grants = store_->ListGrants(id, v1::GRANT_STATE_ACTIVE, absl::Now(), PageRequest{1000, std::nullopt});
     ASSERT_TRUE(grants.ok()) << grants.status();
     EXPECT_TRUE(grants->items.empty());
     absl::StatusOr<Page<InvitationRecord>> invitations =

@@ -245,6 +245,13 @@ int RunListInvitations(const Invocation& invocation) {
 int RunListGrants(const Invocation& invocation) {
   const CommandLine& line = invocation.line;
   if (!RequireFlags(invocation, {"owner"})) return kExitUsage;
+  v1::GrantState state = v1::GRANT_STATE_UNSPECIFIED;
+  if (line.Has("state")) {
+    absl::StatusOr<v1::GrantState> parsed = ParseEnum<v1::GrantState>(
+        v1::GrantState_descriptor(), "state", line.Get("state"), "GRANT_STATE_");
+    if (!parsed.ok()) return ReportUsageError(invocation, std::string(parsed.status().message()));
+    state = *parsed;
+  }
   absl::StatusOr<int> limit = ParseLimit(line);
   if (!limit.ok()) return ReportUsageError(invocation, std::string(limit.status().message()));
   std::unique_ptr<sdk::Client> client = ConnectOrReport(invocation);
@@ -254,6 +261,7 @@ int RunListGrants(const Invocation& invocation) {
       [&](const std::string& page_token) {
         v1::ListGrantsRequest request;
         request.set_owner_account_id(line.Get("owner"));
+        request.set_state(state);
         request.set_page_size(kPageSize);
         request.set_page_token(page_token);
         return client->ListGrants(request, invocation.call);
@@ -262,12 +270,15 @@ int RunListGrants(const Invocation& invocation) {
   if (!response.ok()) return ReportCallFailure(invocation, "ListGrants", response.status());
 
   return PrintResponse(invocation, *response, [&] {
-    Table table({"GRANT ID", "DELEGATE ID", "EMAIL", "NAME", "LEVEL", "CREATED", "EXPIRES"});
+    Table table({"GRANT ID", "DELEGATE ID", "EMAIL", "NAME", "LEVEL", "STATE", "CREATED",
+                 "EXPIRES", "ENDED"});
     for (const v1::Grant& grant : response->grants()) {
       table.AddRow({grant.grant_id(), grant.delegate_account_id(), grant.delegate_email(),
                     FullName(grant.delegate_first_name(), grant.delegate_last_name()),
-                    LevelLabel(grant.access_level()), FormatTime(grant.create_time()),
-                    FormatTime(grant.expire_time())});
+                    LevelLabel(grant.access_level()),
+                    WithoutPrefix(v1::GrantState_Name(grant.state()), "GRANT_STATE_"),
+                    FormatTime(grant.create_time()), FormatTime(grant.expire_time()),
+                    FormatTime(grant.end_time())});
     }
     table.Print(invocation.out);
   });
@@ -439,11 +450,13 @@ const std::vector<Command>& Commands() {
                                     ")")}},
        RunListInvitations},
       {"list-grants",
-       "--owner ID [--limit N]",
+       "--owner ID [--state STATE] [--limit N]",
        "list who has access to an owner's record, oldest first",
        "Calls AccessDelegation.ListGrants on behalf of the owner, page by page, and prints\n"
-       "every live grant up to --limit. Grants past their expire time are left out.",
+       "every grant in STATE up to --limit. STATE is ACTIVE (the default: grants past their\n"
+       "expire time are left out), REVOKED, LEFT or EXPIRED.",
        {{"owner", "ID", "account whose grants to list"},
+        {"state", "STATE", "list only grants in this state (default ACTIVE)"},
         {"limit", "N",
          absl::StrCat("maximum number of grants (default ", kDefaultListLimit, ")")}},
        RunListGrants},
