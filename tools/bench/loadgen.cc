@@ -17,6 +17,8 @@
 //                created and signed in before the warm-up, and walks each invitee through
 //                that cycle. Invitation tokens are read from the server's --mail_dir.
 //                Every OK call is one committed transaction.
+//   update_grant UpdateGrant with a service token on random grants of --grants_file, each
+//                call setting a random access level: writes that wait for no email.
 //   freshness    revokes grants of --grants_file one at a time through --target and polls
 //                CheckAccess on --target_b until it answers "denied"; see freshness.h.
 //
@@ -100,7 +102,7 @@ ABSL_FLAG(std::string, target_b, "",
           "Address of the second server for --rpc=freshness, on the same database.");
 ABSL_FLAG(std::string, grants_file, "",
           "File of \"<grant_id> <delegate_account_id> <owner_account_id>\" lines of live grants "
-          "for --rpc=freshness; it needs 2 * --revokes lines.");
+          "for --rpc=update_grant and --rpc=freshness; freshness needs 2 * --revokes lines.");
 ABSL_FLAG(int, revokes, 200, "Revokes per pass of --rpc=freshness (1-100000).");
 ABSL_FLAG(uint64_t, seed, 1, "Seed of the random choice of pair and permission per call.");
 ABSL_FLAG(bool, json, false, "Also print the result as one JSON object on the last line.");
@@ -130,7 +132,7 @@ constexpr int kSetupThreads = 8;
 // make.
 constexpr absl::Duration kMailScanInterval = absl::Milliseconds(2);
 
-enum class Scenario { kHealth, kCheckAccess, kSignIn, kWrites, kFreshness };
+enum class Scenario { kHealth, kCheckAccess, kSignIn, kWrites, kUpdateGrant, kFreshness };
 
 // WriteStep is the next call of an invitee in --rpc=writes, in the order of the cycle.
 enum class WriteStep {
@@ -285,12 +287,13 @@ absl::StatusOr<Settings> SettingsFromFlags() {
   const std::map<std::string, Scenario> scenarios = {
       {"health", Scenario::kHealth},   {"check_access", Scenario::kCheckAccess},
       {"sign_in", Scenario::kSignIn},  {"writes", Scenario::kWrites},
-      {"freshness", Scenario::kFreshness}};
+      {"update_grant", Scenario::kUpdateGrant}, {"freshness", Scenario::kFreshness}};
   auto scenario = scenarios.find(settings.scenario_name);
   if (scenario == scenarios.end()) {
     return absl::InvalidArgumentError(
         absl::StrCat("invalid --rpc=", settings.scenario_name,
-                     "; expected health, check_access, sign_in, writes or freshness"));
+                     "; expected health, check_access, sign_in, writes, update_grant or "
+                     "freshness"));
   }
   settings.scenario = scenario->second;
 
@@ -356,7 +359,7 @@ absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> ConnectChannels(
   return channels;
 }
 
-// Returns a password that no one else knows, of 32 hex digits.
+// Returns a random password of 32 hex digits, which only this process has.
 std::string NewPassword() {
   std::random_device device;
   return absl::StrFormat("%08x%08x%08x%08x", device(), device(), device(), device());
@@ -458,7 +461,8 @@ class LoadGenerator {
   LoadGenerator(const Settings& settings,
                 const std::vector<std::shared_ptr<grpc::Channel>>& channels,
                 std::vector<AccessPair> pairs, std::vector<WriterAccounts> writers,
-                std::string sign_in_email, std::string sign_in_password);
+                std::vector<LiveGrant> grants, std::string sign_in_email,
+                std::string sign_in_password);
 
   // Runs the warm-up and the measured window, waits for the calls in flight to end and
   // returns the results of the calls that completed in the window.
@@ -499,6 +503,7 @@ class LoadGenerator {
 
   void StartCall(Slot& slot);
   void StartCheckAccess(Slot& slot, std::function<void(grpc::Status)> on_done);
+  void StartUpdateGrant(Slot& slot, std::function<void(grpc::Status)> on_done);
   // Starts the next write of the slot's first invitee that has one. Returns false when
   // every invitee waits for its invitation email.
   bool StartWrite(Slot& slot, std::function<void(grpc::Status)> on_done);
@@ -517,6 +522,7 @@ class LoadGenerator {
   std::vector<std::unique_ptr<v1::AccessDelegation::Stub>> access_stubs_;
   std::vector<std::unique_ptr<v1::Accounts::Stub>> accounts_stubs_;
   std::vector<AccessPair> pairs_;
+  std::vector<LiveGrant> grants_;
   std::vector<v1::Permission> permissions_;
   std::vector<std::unique_ptr<Slot>> slots_;
   std::unique_ptr<MailTokens> mail_;
@@ -532,8 +538,9 @@ class LoadGenerator {
 LoadGenerator::LoadGenerator(const Settings& settings,
                              const std::vector<std::shared_ptr<grpc::Channel>>& channels,
                              std::vector<AccessPair> pairs, std::vector<WriterAccounts> writers,
-                             std::string sign_in_email, std::string sign_in_password)
-    : settings_(settings), pairs_(std::move(pairs)) {
+                             std::vector<LiveGrant> grants, std::string sign_in_email,
+                             std::string sign_in_password)
+    : settings_(settings), pairs_(std::move(pairs)), grants_(std::move(grants)) {
   for (const std::shared_ptr<grpc::Channel>& channel : channels) {
     health_stubs_.push_back(health::Health::NewStub(channel));
     access_stubs_.push_back(v1::AccessDelegation::NewStub(channel));
@@ -626,6 +633,9 @@ void LoadGenerator::StartCall(Slot& slot) {
       slot.accounts_stub->async()->SignIn(slot.context.get(), &slot.sign_in_request,
                                           &slot.sign_in_response, std::move(on_done));
       return;
+    case Scenario::kUpdateGrant:
+      StartUpdateGrant(slot, std::move(on_done));
+      return;
     case Scenario::kWrites:
       if (!StartWrite(slot, std::move(on_done))) {
         absl::MutexLock lock(&mutex_);
@@ -646,6 +656,20 @@ void LoadGenerator::StartCheckAccess(Slot& slot, std::function<void(grpc::Status
   slot.context->AddMetadata("authorization", absl::StrCat("Bearer ", settings_.service_token));
   slot.access_stub->async()->CheckAccess(slot.context.get(), &slot.access_request,
                                          &slot.access_response, std::move(on_done));
+}
+
+void LoadGenerator::StartUpdateGrant(Slot& slot, std::function<void(grpc::Status)> on_done) {
+  const LiveGrant& grant = grants_[slot.random() % grants_.size()];
+  slot.step = WriteStep::kUpdateGrant;
+  slot.update_request.Clear();
+  slot.update_request.set_grant_id(grant.grant_id);
+  slot.update_request.set_owner_account_id(grant.owner_account_id);
+  slot.update_request.set_access_level(slot.random() % 2 == 0 ? v1::ACCESS_LEVEL_FULL
+                                                              : v1::ACCESS_LEVEL_APPOINTMENTS_ONLY);
+  slot.update_response.Clear();
+  slot.context->AddMetadata("authorization", absl::StrCat("Bearer ", settings_.service_token));
+  slot.access_stub->async()->UpdateGrant(slot.context.get(), &slot.update_request,
+                                         &slot.update_response, std::move(on_done));
 }
 
 bool LoadGenerator::StartWrite(Slot& slot, std::function<void(grpc::Status)> on_done) {
@@ -736,6 +760,8 @@ bool LoadGenerator::AcceptResponse(Slot& slot) {
       return !slot.sign_in_response.session_token().empty();
     case Scenario::kWrites:
       return AdvanceInvitee(slot);
+    case Scenario::kUpdateGrant:
+      return !slot.update_response.grant().grant_id().empty();
     case Scenario::kFreshness:
       break;
   }
@@ -784,7 +810,8 @@ void LoadGenerator::RecordCall(Slot& slot, const grpc::Status& status, bool vali
 
   if (settings_.scenario == Scenario::kCheckAccess) {
     ++(slot.access_response.allowed() ? stats.allowed : stats.denied);
-  } else if (settings_.scenario == Scenario::kWrites) {
+  } else if (settings_.scenario == Scenario::kWrites ||
+             settings_.scenario == Scenario::kUpdateGrant) {
     ++stats.committed_by_step[static_cast<int>(slot.step)];
   }
   stats.latencies_ns.push_back(latency_ns);
@@ -869,7 +896,7 @@ void PrintSummary(const Settings& settings, const Summary& summary) {
   if (settings.scenario == Scenario::kCheckAccess) {
     absl::PrintF("answers        %d allowed, %d denied\n", summary.allowed, summary.denied);
   }
-  if (settings.scenario == Scenario::kWrites) {
+  if (settings.scenario == Scenario::kWrites || settings.scenario == Scenario::kUpdateGrant) {
     absl::PrintF("committed      %s\n", CommittedJson(summary));
   }
   if (!settings.json) return;
@@ -980,6 +1007,18 @@ absl::Status RunClosedLoop(const Settings& settings) {
     pairs = *std::move(read);
   }
 
+  std::vector<LiveGrant> grants;
+  if (settings.scenario == Scenario::kUpdateGrant) {
+    const std::string grants_file = absl::GetFlag(FLAGS_grants_file);
+    if (grants_file.empty()) {
+      return absl::InvalidArgumentError("--rpc=update_grant needs --grants_file");
+    }
+    absl::StatusOr<std::vector<LiveGrant>> read = ReadGrants(grants_file);
+    if (!read.ok()) return read.status();
+    if (read->empty()) return absl::InvalidArgumentError(absl::StrCat(grants_file, " is empty"));
+    grants = *std::move(read);
+  }
+
   absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> channels =
       ConnectChannels(settings.target, settings.connections);
   if (!channels.ok()) return channels.status();
@@ -1001,7 +1040,7 @@ absl::Status RunClosedLoop(const Settings& settings) {
   }
 
   LoadGenerator generator(settings, *channels, std::move(pairs), std::move(writers),
-                          sign_in_email, sign_in_password);
+                          std::move(grants), sign_in_email, sign_in_password);
   PrintSummary(settings, generator.Run());
   return absl::OkStatus();
 }
@@ -1029,7 +1068,8 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Keeps --concurrency unary calls in flight against an AccessDelegation server and\n"
       "prints throughput, latency percentiles and errors.\n"
-      "Usage: ad-loadgen --rpc=health|check_access|sign_in|writes|freshness [flags]");
+      "Usage: ad-loadgen --rpc=health|check_access|sign_in|writes|update_grant|freshness "
+      "[flags]");
   absl::ParseCommandLine(argc, argv);
   return accessdelegation::bench::Main();
 }

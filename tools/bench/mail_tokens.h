@@ -26,7 +26,7 @@ class MailTokens {
   // in read_failures().
   int Scan();
 
-  // Removes and returns the newest token emailed to `email` (any letter case), or nullopt
+  // Removes and returns the token last found for `email` (any letter case), or nullopt
   // when none arrived since the last call for that address.
   std::optional<std::string> Take(const std::string& email);
 

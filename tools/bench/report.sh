@@ -2,7 +2,7 @@
 # Turns the records.jsonl that tools/bench/run.sh writes into results.json, report.md and
 # two SVG charts (latency by data set size, throughput by concurrency) in the same
 # directory, and prints the report. Charts need gnuplot (Debian package gnuplot-nox); without
-# it the report says so and has no charts.
+# it the report states that and has no charts.
 #
 # Exits 1 when a correctness check fails (see tools/bench/run.sh), after writing the files.
 #
@@ -34,7 +34,8 @@ def r(n): .records[n];
 def ms(us): us / 1000;
 def round2: (. * 100 | round) / 100;
 def baseline(n):
-  if (n | startswith("sweep_check_access_c")) then r(n | sub("check_access"; "health"))
+  if (n | test("^(sweep_)?health_")) then r(n)
+  elif (n | startswith("sweep_check_access_c")) then r(n | sub("check_access"; "health"))
   elif (n | startswith("check_access_")) then r(n | sub("check_access"; "health"))
   else r("health_" + .largest) end;
 . as $root
@@ -43,6 +44,7 @@ def baseline(n):
 | .labels = [.records | keys[] | select(startswith("seed_")) | sub("seed_"; "")]
 | .largest = ([.records[] | select(.name | startswith("seed_"))] | max_by(.grants) | .name
               | sub("seed_"; ""))
+| .largest_title = (.largest | ascii_upcase)
 | . as $all
 | .rows = [.records[] | select(has("calls_per_second"))
            | . as $rec | ($all | baseline($rec.name)) as $base
@@ -50,13 +52,13 @@ def baseline(n):
                   p99_vs_health: (.p99_us / $base.p99_us)}]
 | (r("check_access_" + .largest)) as $ca | (r("health_" + .largest)) as $h
 | (r("check_access_10k")) as $small
-| (r("writes")) as $w | (r("pgbench")) as $pg
+| (r("writes")) as $w | (r("update_grant")) as $u | (r("pgbench")) as $pg
 | (r("isolation_alone")) as $alone | (r("isolation_with_sign_in")) as $busy
 | (r("rss")) as $rss | (r("freshness").passes) as $fresh
 | ($fresh | map(select(.with_token | not)) | first) as $plain
 | ($fresh | map(select(.with_token)) | first) as $token
 | .scenarios = [
-  {id: 1, title: "CheckAccess at 64 calls in flight, \(.largest) grants",
+  {id: 1, title: "CheckAccess at 64 calls in flight, \(.largest_title) grants",
    goal: "calls/s >= 0.7x health baseline, p99 <= 5 ms",
    measured: "\($ca.calls_per_second | round) calls/s = \($ca.calls_per_second / $h.calls_per_second | round2)x health (\($h.calls_per_second | round) calls/s); p99 \(ms($ca.p99_us) | round2) ms",
    met: (($ca.calls_per_second / $h.calls_per_second) >= 0.7 and $ca.p99_us <= 5000)},
@@ -64,19 +66,19 @@ def baseline(n):
     {id: 2, title: "Growth from 10k to 1M grants", goal: "p50 and p99 at 1M <= 1.3x those at 10k",
      measured: "not measured: only 10k grants in this run", met: null}
    else
-    {id: 2, title: "Growth from 10k to \(.largest) grants",
+    {id: 2, title: "Growth from 10K to \(.largest_title) grants",
      goal: "p50 and p99 at 1M <= 1.3x those at 10k",
      measured: "p50 \(ms($small.p50_us) | round2) -> \(ms($ca.p50_us) | round2) ms (x\($ca.p50_us / $small.p50_us | round2)), p99 \(ms($small.p99_us) | round2) -> \(ms($ca.p99_us) | round2) ms (x\($ca.p99_us / $small.p99_us | round2))",
      met: (($ca.p50_us / $small.p50_us) <= 1.3 and ($ca.p99_us / $small.p99_us) <= 1.3)} end),
   {id: 3, title: "Writes at \($w.concurrency) clients vs pgbench -M prepared",
    goal: "committed transactions/s >= 0.8x pgbench (TPC-B-like, same clients)",
-   measured: "\($w.calls_per_second | round) tx/s vs pgbench \($pg.tps | round) tx/s = \($w.calls_per_second / $pg.tps | round2)x; write p99 \(ms($w.p99_us) | round2) ms",
+   measured: "\($w.calls_per_second | round) tx/s vs pgbench \($pg.tps | round) tx/s = \($w.calls_per_second / $pg.tps | round2)x; write p99 \(ms($w.p99_us) | round2) ms; UpdateGrant alone \($u.calls_per_second | round) tx/s = \($u.calls_per_second / $pg.tps | round2)x",
    met: (($w.calls_per_second / $pg.tps) >= 0.8)},
   {id: 4, title: "CheckAccess p99 while SignIn runs at full load",
    goal: "p99 with SignIn load <= 2x p99 alone",
    measured: "p99 \(ms($alone.p99_us) | round2) ms alone, \(ms($busy.p99_us) | round2) ms with SignIn (x\($busy.p99_us / $alone.p99_us | round2)); calls/s \($alone.calls_per_second | round) -> \($busy.calls_per_second | round); SignIn \(r("sign_in_load").calls_per_second | round2)/s",
    met: (($busy.p99_us / $alone.p99_us) <= 2)},
-  {id: 5, title: "Server memory after scenario 1 at \(.largest) grants",
+  {id: 5, title: "Server memory after scenario 1 at \(.largest_title) grants",
    goal: "VmRSS <= 256 MiB", measured: "\($rss.kib / 1024 | round) MiB",
    met: ($rss.kib <= 256 * 1024)},
   {id: 6, title: "Freshness across two servers, \($plain.revokes) revokes",
@@ -90,6 +92,7 @@ def baseline(n):
    + [.rows[] | select(.rpc == "check_access")
       | {check: "\(.name): both allowed and denied answers", ok: (.allowed > 0 and .denied > 0)}]
    + [$w.committed_by_rpc | to_entries[] | {check: "writes: \(.key) committed", ok: (.value > 0)}]
+   + [{check: "update_grant: UpdateGrant committed", ok: ($u.calls > 0)}]
    + [{check: "sign_in_load: no errors", ok: (r("sign_in_load").errors == 0)}]
    + [{check: "pgbench: transactions without failures", ok: ($pg.tps > 0 and $pg.failed == 0)}]
    + [$fresh[] | select(.available)
@@ -120,7 +123,7 @@ def met(m): if m == null then "n/a" elif m then "met" else "NOT met" end;
 (.rows | sort_by(.name)[] |
   "| \(.name) (\(.concurrency) in flight) | \(.calls_per_second | round) | \(f(.p50_us / 1000)) | \(f(.p99_us / 1000)) | \(f(.p999_us / 1000)) | \(.errors) | \(f(.throughput_vs_health)) | \(f(.p99_vs_health)) | \(if .cpu_percent then "\(.cpu_percent.server)/\(.cpu_percent.postgres)/\(.cpu_percent.loadgen)" else "-" end) |"),
 "",
-"Seeding: " + ([.records[] | select(.name | startswith("seed_")) | "\(.grants) grants after \(.seconds) s"] | join(", ")) + ".",
+"Seeding: " + ([.records[] | select(.name | startswith("seed_")) | "up to \(.grants) grants in \(.seconds) s"] | join(", ")) + ".",
 "",
 "## Correctness checks",
 "",

@@ -3,7 +3,7 @@
 # of each scenario and whether it is met.
 #
 # Steps: install the packages, build the server and ad-loadgen with CMAKE_BUILD_TYPE=Release
-# into build-release/ (skipped with --build-dir), start a private PostgreSQL cluster
+# into build-release/ (skipped with --build_dir or --server_bin), start a private cluster
 # (var/bench-pg, or use --admin_url), start the server with a new service token,
 # --log_level=warn and no metrics endpoint, seed the grants with tools/bench/seed.sh, and
 # run the scenarios:
@@ -11,8 +11,8 @@
 #      grpc.health.v1.Health/Check baseline measured just before on the same server;
 #   2. growth: CheckAccess p50 and p99 at 10k, 100k and 1M grants;
 #      plus a concurrency sweep of both calls for the throughput chart;
-#   3. writes: ad-loadgen --rpc=writes against pgbench -M prepared (TPC-B-like, its own
-#      database on the same cluster) at the same client count;
+#   3. writes: ad-loadgen --rpc=writes, and --rpc=update_grant, against pgbench -M prepared
+#      (TPC-B-like, its own database on the same cluster) at the same client count;
 #   4. isolation: CheckAccess p99 alone and while ad-loadgen --rpc=sign_in runs;
 #   5. server resident memory (VmRSS) after scenario 1;
 #   6. freshness: a second server on the same database; revokes through the first, checks
@@ -25,13 +25,13 @@
 # or no denied answer, a write RPC never committed, or a freshness revoke never seen. Goals
 # on speed and memory are reported, never enforced.
 #
-# Usage: tools/bench/run.sh [--smoke] [--build-dir=DIR] [--server_bin=F --loadgen_bin=F]
+# Usage: tools/bench/run.sh [--smoke] [--build_dir=DIR] [--server_bin=F --loadgen_bin=F]
 #                           [--admin_url=URL] [--out_dir=DIR] [--pg_port=N] [--no_install]
 #                           [--duration=D] [--warmup=D]
 #   --smoke        10000 grants, 2 s per measurement, 4 write clients, 20 revokes: checks
 #                  that the suite works and that its correctness checks pass in about a
 #                  minute and a half
-#   --build-dir    use the server and ad-loadgen already built in DIR (any build type)
+#   --build_dir    use the server and ad-loadgen already built in DIR (any build type)
 #                  instead of building Release into build-release/
 #   --server_bin, --loadgen_bin
 #                  use these binaries (both needed) instead of building
@@ -65,7 +65,7 @@ warmup=""
 for arg in "$@"; do
   case "${arg}" in
     --smoke) smoke=true ;;
-    --build-dir=*) build_dir="${arg#*=}" ;;
+    --build_dir=*) build_dir="${arg#*=}" ;;
     --server_bin=*) server_bin="${arg#*=}" ;;
     --loadgen_bin=*) loadgen_bin="${arg#*=}" ;;
     --admin_url=*) admin_url="${arg#*=}" ;;
@@ -367,11 +367,18 @@ run_isolation() {
     >>"${out_dir}/records.jsonl"
 }
 
-# Measures the write mix, then pgbench at the same client count on its own database.
+# Measures the write mix, UpdateGrant alone, then pgbench at the same client count on its
+# own database. UpdateGrant alone shows the write path without the wait for invitation
+# emails that paces the mix.
 run_writes() {
   measure writes --rpc=writes --concurrency="${write_clients}" --connections=2 \
     --writer_invitees="${writer_invitees}" \
     --mail_dir="${out_dir}/mail-a" --warmup="${warmup}" --duration="${duration}"
+  psql -X -q -At -F ' ' -v ON_ERROR_STOP=1 "$(database_url "${database}")" \
+    -c "SELECT id, delegate_account_id, owner_account_id FROM grants
+        WHERE revoke_time IS NULL ORDER BY random() LIMIT 10000" >"${out_dir}/update-grants.txt"
+  measure update_grant --rpc=update_grant --concurrency="${write_clients}" --connections=2 \
+    --grants_file="${out_dir}/update-grants.txt" --warmup="${warmup}" --duration="${duration}"
 
   local url
   url="$(database_url "${pgbench_database}")"
