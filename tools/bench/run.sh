@@ -251,7 +251,8 @@ cpu_ticks() {
 }
 
 # Prints the CPU ticks of the PostgreSQL cluster's processes now running (0 with
-# --admin_url, where the report shows "-"). Backends that ended since the last reading are not counted.
+# --admin_url, where the report shows "-"). A backend that ends between two readings takes
+# its ticks with it, so a difference below 0 is reported as 0. Backends that ended since the last reading are not counted.
 postgres_ticks() {
   [[ -n "${postmaster_pid}" ]] || { echo 0; return; }
   local total=0 pid
@@ -286,7 +287,8 @@ measure() {
     --argjson postgres_known "$([[ -n "${postmaster_pid}" ]] && echo true || echo false)" \
     '{name: $name} + . + {cpu_percent: {
        server: ($server / $hz / $wall * 100 | round),
-       postgres: (if $postgres_known then ($postgres / $hz / $wall * 100 | round) else "-" end),
+       postgres: (if $postgres_known then ([$postgres, 0] | max) / $hz / $wall * 100 | round
+                  else "-" end),
        loadgen: ($loadgen / $wall * 100 | round)}}' >>"${out_dir}/records.jsonl"
 }
 
@@ -422,6 +424,11 @@ main() {
   build
 
   trap stop_all EXIT
+  # Empties only a directory that is empty or holds an earlier run's results, so that a
+  # mistyped --out_dir cannot delete other files.
+  if [[ -n "$(ls -A "${out_dir}")" && ! -f "${out_dir}/records.jsonl" ]]; then
+    die "--out_dir=${out_dir} is not empty and holds no earlier results; pick an empty directory"
+  fi
   find "${out_dir}" -mindepth 1 -delete
   start_cluster
   write_service_token
