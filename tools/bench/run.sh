@@ -30,7 +30,7 @@
 #                           [--duration=D] [--warmup=D]
 #   --smoke        10000 grants, 2 s per measurement, 4 write clients, 20 revokes: checks
 #                  that the suite works and that its correctness checks pass in about a
-#                  minute and a half
+#                  minute
 #   --build_dir    use the server and ad-loadgen already built in DIR (any build type)
 #                  instead of building Release into build-release/
 #   --server_bin, --loadgen_bin
@@ -424,10 +424,10 @@ main() {
   build
 
   trap stop_all EXIT
-  # Empties only a directory that is empty or holds an earlier run's results, so that a
+  # Empties only a directory that is empty or contains an earlier run's results, so that a
   # mistyped --out_dir cannot delete other files.
   if [[ -n "$(ls -A "${out_dir}")" && ! -f "${out_dir}/records.jsonl" ]]; then
-    die "--out_dir=${out_dir} is not empty and holds no earlier results; pick an empty directory"
+    die "--out_dir=${out_dir} is not empty and contains no earlier results; pick an empty directory"
   fi
   find "${out_dir}" -mindepth 1 -delete
   start_cluster
