@@ -20,8 +20,10 @@ packages=(
   postgresql postgresql-contrib
   # HTTPS to the npm registry, where tools/dev/test.sh gets buf.
   ca-certificates curl
-  # JSON on the command line, for the buf curl examples in README.md.
+  # JSON on the command line, for the buf curl examples in README.md and tools/bench.
   jq
+  # SVG charts of the benchmark report (tools/bench/report.sh).
+  gnuplot-nox
   # Certificates for the TLS tests in tests/ops.
   openssl
   # Python stubs of the API (build/python) and the Python client test.
