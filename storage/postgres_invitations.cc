@@ -304,7 +304,7 @@ absl::StatusOr<InvitationRecord> FinishInvitationChange(pqxx::transaction_base& 
 // in the last 24 hours.
 absl::Status CheckDailyInvitationLimit(pqxx::transaction_base& txn, const std::string& owner_id,
                                        int daily_limit) {
-  txn.exec_prepared0(kLockInvitationOwner.name, owner_id);
+  txn.exec_prepared(kLockInvitationOwner.name, owner_id);
   const pqxx::result counted = txn.exec_prepared(kCountRecentInvitations.name, owner_id);
   if (counted[0]["count"].as<int64_t>() < daily_limit) return absl::OkStatus();
   const absl::Time now = ReadTime(counted[0]["now"]);
