@@ -10,9 +10,11 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "google/rpc/status.pb.h"
 
 namespace accessdelegation::sdk {
 namespace {
@@ -24,9 +26,19 @@ constexpr char kRequestIdKey[] = "x-request-id";
 // with an id of its own.
 constexpr size_t kMaxRequestIdLength = 64;
 
-// The numbers of grpc::StatusCode and absl::StatusCode are the same canonical codes.
+// The numbers of grpc::StatusCode and absl::StatusCode are the same canonical codes. Each
+// detail of a google.rpc.Status in the error details becomes a payload under its type URL.
 absl::Status ToAbslStatus(const grpc::Status& status) {
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+  absl::Status result(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+  google::rpc::Status details;
+  if (result.ok() || status.error_details().empty() ||
+      !details.ParseFromString(status.error_details())) {
+    return result;
+  }
+  for (const google::protobuf::Any& detail : details.details()) {
+    result.SetPayload(detail.type_url(), absl::Cord(detail.value()));
+  }
+  return result;
 }
 
 absl::Status ValidateRequestId(const std::string& request_id) {

@@ -69,6 +69,11 @@
 //     return revoked.status();
 //   }
 //
+// A RESOURCE_EXHAUSTED status (a rate limit or lockout) carries the server's retry delay
+// as a payload: a serialized google.rpc.RetryInfo under the type URL
+// "type.googleapis.com/google.rpc.RetryInfo". Every detail of the server's status
+// details is kept this way, under its type URL.
+//
 // Tag a call with a request id, which the server writes to its access log:
 //
 //   sdk::CallOptions call;

@@ -9,6 +9,7 @@
 #include "server/actor.h"
 #include "server/call_interceptor.h"
 #include "server/emails.h"
+#include "server/logging.h"
 #include "server/permissions.h"
 #include "server/rpc_support.h"
 #include "server/validation.h"
@@ -31,6 +32,8 @@ constexpr char kStaleGrantEtagMessage[] =
     "etag does not match: the grant changed since it was read; read it again and retry with "
     "its current etag";
 constexpr size_t kMaxRequestIdLength = 128;
+// Wrong passcodes that cancel an invitation.
+constexpr int kMaxPasscodeFailures = 3;
 
 // Maps the store's outcomes of a confirm or deny to API messages.
 absl::Status RewordDecisionStatus(const absl::Status& status) {
@@ -156,12 +159,14 @@ void FillGrant(const storage::GrantRecord& record, v1::Grant* grant) {
 
 AccessDelegationService::AccessDelegationService(storage::Store* store,
                                                  const Authenticator* authenticator,
-                                                 const SecretBox* secret_box, Options options)
+                                                 const SecretBox* secret_box, Options options,
+                                                 PeerThrottle* token_peers)
     : store_(store),
       authenticator_(authenticator),
       secret_box_(secret_box),
       page_tokens_(*secret_box),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      token_peers_(token_peers) {}
 
 absl::StatusOr<AccessDelegationService::OwnerCall> AccessDelegationService::AuthorizeOwner(
     const grpc::ServerContext& context, const std::string& owner_account_id) const {
@@ -241,6 +246,15 @@ absl::Status AccessDelegationService::DoCreateInvitation(
     return status;
   }
   if (absl::Status status = ValidateRequestId(request.request_id()); !status.ok()) return status;
+  std::string passcode_hash;
+  if (!request.passcode().empty()) {
+    if (absl::Status status = ValidatePasscode("passcode", request.passcode()); !status.ok()) {
+      return status;
+    }
+    absl::StatusOr<std::string> hash = HashPassword(request.passcode());
+    if (!hash.ok()) return hash.status();
+    passcode_hash = *std::move(hash);
+  }
   const absl::Time now = absl::Now();
   std::optional<absl::Time> grant_expire_time;
   if (request.has_grant_expire_time()) {
@@ -260,6 +274,8 @@ absl::Status AccessDelegationService::DoCreateInvitation(
   invitation.token_hash = HashToken(token);
   invitation.expire_time = now + options_.invitation_ttl;
   invitation.grant_expire_time = grant_expire_time;
+  invitation.passcode_hash = std::move(passcode_hash);
+  invitation.daily_limit = options_.invitations_per_owner_per_day;
   const std::string sealed_token = secret_box_->Seal(token);
   absl::StatusOr<storage::InvitationRecord> created = store_->CreateInvitation(
       call->actor, invitation,
@@ -267,6 +283,11 @@ absl::Status AccessDelegationService::DoCreateInvitation(
         return InvitationEmail(email_context, sealed_token, options_.portal_base_url);
       },
       IdempotencyFor(IdempotencyScope(call->caller), "CreateInvitation", request));
+  if (absl::IsResourceExhausted(created.status())) {
+    LogWarning("owner reached the daily invitation limit",
+               {{"request_id", RequestIdOf(context)}, {"owner_account_id", call->owner_id}});
+    return created.status();
+  }
   if (!created.ok()) {
     absl::Status status = created.status();
     if (!absl::StartsWith(status.message(), "request_id")) {
@@ -287,19 +308,32 @@ absl::Status AccessDelegationService::DoCreateInvitation(
 grpc::Status AccessDelegationService::LookupInvitation(grpc::ServerContext* context,
                                                        const v1::LookupInvitationRequest* request,
                                                        v1::LookupInvitationResponse* response) {
-  return CompleteRpc(*context, "LookupInvitation", DoLookupInvitation(*request, *response));
+  return CompleteRpc(*context, "LookupInvitation",
+                     DoLookupInvitation(*context, *request, *response));
 }
 
-absl::Status AccessDelegationService::DoLookupInvitation(
-    const v1::LookupInvitationRequest& request, v1::LookupInvitationResponse& response) {
+absl::Status AccessDelegationService::CountTokenFailure(const grpc::ServerContext& context,
+                                                        const std::string& peer,
+                                                        absl::Status status) {
+  if (absl::IsNotFound(status)) RecordPeerFailure(context, *token_peers_, peer);
+  return status;
+}
+
+absl::Status AccessDelegationService::DoLookupInvitation(const grpc::ServerContext& context,
+                                                         const v1::LookupInvitationRequest& request,
+                                                         v1::LookupInvitationResponse& response) {
   if (absl::Status status = ValidateTokenField("invitation_token", request.invitation_token());
       !status.ok()) {
     return status;
   }
+  const std::string peer = PeerAddressOf(context);
+  if (absl::Status status = token_peers_->Check(peer, absl::Now()); !status.ok()) return status;
   absl::StatusOr<storage::InvitationLookup> lookup =
       store_->LookupInvitation(HashToken(request.invitation_token()), absl::Now());
   if (!lookup.ok()) {
-    return RewordStatus(lookup.status(), absl::StatusCode::kNotFound, kDeadInvitationMessage);
+    return CountTokenFailure(
+        context, peer,
+        RewordStatus(lookup.status(), absl::StatusCode::kNotFound, kDeadInvitationMessage));
   }
   const storage::InvitationRecord& invitation = lookup->invitation;
   response.set_invitation_id(invitation.id);
@@ -310,6 +344,7 @@ absl::Status AccessDelegationService::DoLookupInvitation(
   response.set_last_name(invitation.last_name);
   response.set_access_level(invitation.access_level);
   response.set_account_exists(lookup->account_exists);
+  response.set_passcode_required(lookup->passcode_required);
   ToProto(invitation.expire_time, response.mutable_expire_time());
   return absl::OkStatus();
 }
@@ -331,10 +366,16 @@ absl::Status AccessDelegationService::DoAcceptInvitation(
     return status;
   }
   if (absl::Status status = ValidateRequestId(request.request_id()); !status.ok()) return status;
+  const std::string peer = PeerAddressOf(context);
+  if (absl::Status status = token_peers_->Check(peer, absl::Now()); !status.ok()) return status;
 
+  const std::string token_hash = HashToken(request.invitation_token());
+  if (absl::Status status = CheckPasscode(context, *caller, token_hash, request.passcode());
+      !status.ok()) {
+    return CountTokenFailure(context, peer, status);
+  }
   absl::StatusOr<storage::InvitationRecord> accepted = store_->AcceptInvitation(
-      ActorFor(context, *caller), HashToken(request.invitation_token()), caller->account_id,
-      absl::Now(),
+      ActorFor(context, *caller), token_hash, caller->account_id, absl::Now(),
       [&](const storage::EmailContext& email_context) {
         return AcceptedEmail(email_context, options_.portal_base_url);
       },
@@ -342,6 +383,7 @@ absl::Status AccessDelegationService::DoAcceptInvitation(
   if (!accepted.ok()) {
     absl::Status status = accepted.status();
     status = RewordStatus(status, absl::StatusCode::kNotFound, kDeadInvitationMessage);
+    if (absl::IsNotFound(status)) return CountTokenFailure(context, peer, status);
     status = RewordStatus(status, absl::StatusCode::kFailedPrecondition,
                           "you already accepted this invitation; the account holder has been "
                           "asked to confirm");
@@ -361,6 +403,50 @@ absl::Status AccessDelegationService::DoAcceptInvitation(
   return absl::OkStatus();
 }
 
+absl::Status AccessDelegationService::CheckPasscode(const grpc::ServerContext& context,
+                                                    const Caller& caller,
+                                                    const std::string& token_hash,
+                                                    const std::string& passcode) {
+  const bool has_passcode = !passcode.empty();
+  if (has_passcode && passcode.size() > kMaxPasscodeLength) {
+    return absl::InvalidArgumentError(absl::StrCat("passcode is longer than ", kMaxPasscodeLength,
+                                                   " characters; check what you typed"));
+  }
+  absl::StatusOr<storage::PasscodeCheck> check = store_->CheckInvitationPasscode(
+      ActorFor(context, caller), token_hash, absl::Now(), has_passcode,
+      [&](const std::string& passcode_hash) { return VerifyPassword(passcode, passcode_hash); },
+      kMaxPasscodeFailures,
+      [&](const storage::EmailContext& email_context) {
+        return PasscodeLockedEmail(email_context, options_.portal_base_url);
+      });
+  if (!check.ok()) return check.status();
+
+  switch (check->outcome) {
+    case storage::PasscodeOutcome::kNotRequired:
+    case storage::PasscodeOutcome::kCorrect:
+      return absl::OkStatus();
+    case storage::PasscodeOutcome::kMissing:
+      return absl::InvalidArgumentError(
+          "passcode is required for this invitation; ask the account holder who invited you "
+          "for it");
+    case storage::PasscodeOutcome::kWrong:
+      AnnotateCall(context, "invitation_id", check->invitation_id);
+      AnnotateCall(context, "outcome", "wrong passcode");
+      return absl::PermissionDeniedError(absl::StrCat("passcode is incorrect; ", check->tries_left,
+                                                      check->tries_left == 1 ? " try" : " tries",
+                                                      " left before the invitation is canceled"));
+    case storage::PasscodeOutcome::kCanceled:
+      AnnotateCall(context, "invitation_id", check->invitation_id);
+      LogWarning("invitation canceled after too many wrong passcodes",
+                 {{"request_id", RequestIdOf(context)},
+                  {"invitation_id", check->invitation_id},
+                  {"account_id", caller.account_id},
+                  {"peer", PeerAddressOf(context)}});
+      return absl::NotFoundError(kDeadInvitationMessage);
+  }
+  return absl::InternalError("unknown passcode outcome");
+}
+
 grpc::Status AccessDelegationService::DeclineInvitation(
     grpc::ServerContext* context, const v1::DeclineInvitationRequest* request,
     v1::DeclineInvitationResponse* response) {
@@ -374,6 +460,9 @@ absl::Status AccessDelegationService::DoDeclineInvitation(
     return status;
   }
   if (absl::Status status = ValidateRequestId(request.request_id()); !status.ok()) return status;
+
+  const std::string peer = PeerAddressOf(context);
+  if (absl::Status status = token_peers_->Check(peer, absl::Now()); !status.ok()) return status;
 
   // The token is the credential. A signed-in caller is recorded as the actor; without a
   // session, the holder of the token is, and retries are matched by the token.
@@ -390,7 +479,9 @@ absl::Status AccessDelegationService::DoDeclineInvitation(
       },
       IdempotencyFor(scope, "DeclineInvitation", request));
   if (!declined.ok()) {
-    return RewordStatus(declined.status(), absl::StatusCode::kNotFound, kDeadInvitationMessage);
+    return CountTokenFailure(
+        context, peer,
+        RewordStatus(declined.status(), absl::StatusCode::kNotFound, kDeadInvitationMessage));
   }
   AnnotateCall(context, "invitation_id", declined->id);
   return absl::OkStatus();

@@ -7,6 +7,7 @@
 #include "accessdelegation/v1/access_delegation.grpc.pb.h"
 #include "server/auth.h"
 #include "server/page_tokens.h"
+#include "server/peer_throttle.h"
 #include "server/secrets.h"
 #include "storage/store.h"
 
@@ -21,11 +22,14 @@ class AccessDelegationService final : public v1::AccessDelegation::Service {
   struct Options {
     absl::Duration invitation_ttl;
     std::string portal_base_url;
+    int invitations_per_owner_per_day = 0;  // 0 for no limit.
   };
 
-  // `store`, `authenticator` and `secret_box` must outlive the service.
+  // `store`, `authenticator`, `secret_box` and `token_peers` must outlive the service.
+  // `token_peers` counts, per peer address, invitation tokens that find no live
+  // invitation.
   AccessDelegationService(storage::Store* store, const Authenticator* authenticator,
-                          const SecretBox* secret_box, Options options);
+                          const SecretBox* secret_box, Options options, PeerThrottle* token_peers);
 
   grpc::Status CreateInvitation(grpc::ServerContext* context,
                                 const v1::CreateInvitationRequest* request,
@@ -99,8 +103,18 @@ class AccessDelegationService final : public v1::AccessDelegation::Service {
   absl::Status DoCreateInvitation(const grpc::ServerContext& context,
                                   const v1::CreateInvitationRequest& request,
                                   v1::CreateInvitationResponse& response);
-  absl::Status DoLookupInvitation(const v1::LookupInvitationRequest& request,
+  absl::Status DoLookupInvitation(const grpc::ServerContext& context,
+                                  const v1::LookupInvitationRequest& request,
                                   v1::LookupInvitationResponse& response);
+  // Checks the passcode of the invitation behind `token_hash`, if it has one. OK when
+  // none is needed or it is correct; INVALID_ARGUMENT when it is missing;
+  // PERMISSION_DENIED with the tries left when it is wrong; NOT_FOUND as for a dead token
+  // when this wrong passcode canceled the invitation.
+  absl::Status CheckPasscode(const grpc::ServerContext& context, const Caller& caller,
+                             const std::string& token_hash, const std::string& passcode);
+  // Returns `status`, counting it against the call's peer address when it is NOT_FOUND.
+  absl::Status CountTokenFailure(const grpc::ServerContext& context, const std::string& peer,
+                                 absl::Status status);
   absl::Status DoAcceptInvitation(const grpc::ServerContext& context,
                                   const v1::AcceptInvitationRequest& request,
                                   v1::AcceptInvitationResponse& response);
@@ -143,6 +157,7 @@ class AccessDelegationService final : public v1::AccessDelegation::Service {
   const SecretBox* const secret_box_;
   const PageTokens page_tokens_;
   const Options options_;
+  PeerThrottle* const token_peers_;
 };
 
 }  // namespace accessdelegation::server

@@ -6,6 +6,7 @@
 #include "absl/time/clock.h"
 #include "server/actor.h"
 #include "server/call_interceptor.h"
+#include "server/logging.h"
 #include "server/rpc_support.h"
 #include "server/secrets.h"
 #include "server/validation.h"
@@ -21,8 +22,13 @@ constexpr char kBadCredentialsMessage[] = "email or password is incorrect";
 }  // namespace
 
 AccountsService::AccountsService(storage::Store* store, const Authenticator* authenticator,
-                                 Options options)
-    : store_(store), authenticator_(authenticator), options_(std::move(options)) {
+                                 Options options, PeerThrottle* sign_in_peers,
+                                 PeerThrottle* token_peers)
+    : store_(store),
+      authenticator_(authenticator),
+      options_(std::move(options)),
+      sign_in_peers_(sign_in_peers),
+      token_peers_(token_peers) {
   absl::StatusOr<std::string> decoy = HashPassword(NewToken());
   if (decoy.ok()) decoy_password_hash_ = *std::move(decoy);
 }
@@ -98,12 +104,16 @@ absl::Status AccountsService::DoSignUp(const grpc::ServerContext& context,
 
   // Look the token up before hashing the password, so that guessing tokens costs the
   // server no hashing work.
+  const std::string peer = PeerAddressOf(context);
+  if (absl::Status status = token_peers_->Check(peer, absl::Now()); !status.ok()) return status;
   const std::string token_hash = HashToken(request.invitation_token());
   absl::StatusOr<storage::InvitationLookup> lookup =
       store_->LookupInvitation(token_hash, absl::Now());
-  if (!lookup.ok()) {
-    return RewordStatus(lookup.status(), absl::StatusCode::kNotFound, kDeadInvitationMessage);
+  if (absl::IsNotFound(lookup.status())) {
+    RecordPeerFailure(context, *token_peers_, peer);
+    return absl::NotFoundError(kDeadInvitationMessage);
   }
+  if (!lookup.ok()) return lookup.status();
   absl::StatusOr<std::string> password_hash = HashPassword(request.password());
   if (!password_hash.ok()) return password_hash.status();
 
@@ -139,19 +149,32 @@ absl::Status AccountsService::DoSignIn(const grpc::ServerContext& context,
     return absl::UnauthenticatedError(kBadCredentialsMessage);
   }
 
-  absl::StatusOr<storage::Credentials> credentials =
-      store_->FindCredentials(NormalizeEmail(request.email()));
-  if (absl::IsNotFound(credentials.status())) {
-    VerifyPassword(request.password(), decoy_password_hash_);
-    return absl::UnauthenticatedError(kBadCredentialsMessage);
+  const std::string peer = PeerAddressOf(context);
+  const absl::Time now = absl::Now();
+  if (absl::Status status = sign_in_peers_->Check(peer, now); !status.ok()) {
+    AnnotateCall(context, "outcome", "peer throttled");
+    return status;
   }
-  if (!credentials.ok()) return credentials.status();
-  if (!VerifyPassword(request.password(), credentials->password_hash)) {
-    AnnotateCall(context, "account_id", credentials->account_id);
-    AnnotateCall(context, "outcome", "wrong password");
-    RecordSignIn(context, credentials->account_id, "account.sign_in_failed");
-    return absl::UnauthenticatedError(kBadCredentialsMessage);
+  const std::string email = NormalizeEmail(request.email());
+  absl::StatusOr<storage::SignInAttempt> attempt =
+      store_->BeginSignIn(email, now, options_.sign_in_policy);
+  if (absl::IsResourceExhausted(attempt.status())) {
+    AnnotateCall(context, "outcome", "email throttled");
+    return attempt.status();
   }
+  if (!attempt.ok()) return attempt.status();
+
+  // An unknown email is checked against the decoy hash, so that it costs the same time
+  // and returns the same status as a wrong password.
+  const std::optional<storage::Credentials>& credentials = attempt->credentials;
+  const bool verified =
+      VerifyPassword(request.password(),
+                     credentials.has_value() ? credentials->password_hash : decoy_password_hash_);
+  if (!credentials.has_value() || !verified) {
+    return RejectSignIn(context, peer, credentials.has_value() ? credentials->account_id : "",
+                        *attempt);
+  }
+  if (absl::Status status = store_->ClearSignInFailures(email); !status.ok()) return status;
 
   const std::string token = NewToken();
   const absl::Time expire_time = absl::Now() + options_.session_ttl;
@@ -186,6 +209,25 @@ grpc::Status AccountsService::GetAccount(grpc::ServerContext* context,
   absl::StatusOr<storage::AccountRecord> account = store_->GetAccount(caller->account_id);
   if (account.ok()) ToProto(*account, response->mutable_account());
   return CompleteRpc(*context, "GetAccount", account.status());
+}
+
+absl::Status AccountsService::RejectSignIn(const grpc::ServerContext& context,
+                                           const std::string& peer, const std::string& account_id,
+                                           const storage::SignInAttempt& attempt) {
+  AnnotateCall(context, "outcome", account_id.empty() ? "unknown email" : "wrong password");
+  if (!account_id.empty()) {
+    AnnotateCall(context, "account_id", account_id);
+    RecordSignIn(context, account_id, "account.sign_in_failed");
+  }
+  if (attempt.locked) {
+    std::vector<LogField> fields = {{"request_id", RequestIdOf(context)},
+                                    {"peer", peer},
+                                    {"failures", std::to_string(attempt.failure_count)}};
+    if (!account_id.empty()) fields.push_back({"account_id", account_id});
+    LogWarning("sign-in lockout started for an email", fields);
+  }
+  RecordPeerFailure(context, *sign_in_peers_, peer);
+  return absl::UnauthenticatedError(kBadCredentialsMessage);
 }
 
 void AccountsService::RecordSignIn(const grpc::ServerContext& context,

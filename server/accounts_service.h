@@ -6,6 +6,7 @@
 #include "absl/time/time.h"
 #include "accessdelegation/v1/accounts.grpc.pb.h"
 #include "server/auth.h"
+#include "server/peer_throttle.h"
 #include "storage/store.h"
 
 namespace accessdelegation::server {
@@ -18,10 +19,14 @@ class AccountsService final : public v1::Accounts::Service {
   struct Options {
     absl::Duration session_ttl;
     std::string default_phone_region;
+    storage::SignInPolicy sign_in_policy;  // Delays and lockout per email.
   };
 
-  // `store` and `authenticator` must outlive the service.
-  AccountsService(storage::Store* store, const Authenticator* authenticator, Options options);
+  // `store`, `authenticator` and the throttles must outlive the service. `sign_in_peers`
+  // counts failed sign-ins per peer address, `token_peers` invitation tokens that find no
+  // live invitation.
+  AccountsService(storage::Store* store, const Authenticator* authenticator, Options options,
+                  PeerThrottle* sign_in_peers, PeerThrottle* token_peers);
 
   grpc::Status CreateAccount(grpc::ServerContext* context, const v1::CreateAccountRequest* request,
                              v1::CreateAccountResponse* response) override;
@@ -74,6 +79,11 @@ class AccountsService final : public v1::Accounts::Service {
                                const v1::DeleteAccountRequest& request,
                                v1::DeleteAccountResponse& response);
 
+  // Counts and logs a failed sign-in and returns its UNAUTHENTICATED status. `account_id`
+  // is empty for an unknown email.
+  absl::Status RejectSignIn(const grpc::ServerContext& context, const std::string& peer,
+                            const std::string& account_id, const storage::SignInAttempt& attempt);
+
   // Writes a sign-in audit event; a failure is logged and does not fail the sign-in.
   void RecordSignIn(const grpc::ServerContext& context, const std::string& account_id,
                     const std::string& action);
@@ -81,6 +91,8 @@ class AccountsService final : public v1::Accounts::Service {
   storage::Store* const store_;
   const Authenticator* const authenticator_;
   const Options options_;
+  PeerThrottle* const sign_in_peers_;
+  PeerThrottle* const token_peers_;
   // Checked against when the email is unknown, so that a sign-in costs the same time
   // whether or not the account exists.
   std::string decoy_password_hash_;

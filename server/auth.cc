@@ -17,6 +17,9 @@ namespace {
 
 constexpr char kBearerPrefix[] = "bearer ";
 constexpr size_t kMaxTokenLength = 512;
+// A session's last_used_time is written at most once per this period, so that calls do not
+// each write; the idle timeout is therefore exact to within it.
+constexpr absl::Duration kSessionTouchPrecision = absl::Minutes(1);
 
 absl::Status Unauthenticated() {
   return absl::UnauthenticatedError(
@@ -113,14 +116,40 @@ absl::StatusOr<Caller> Authenticator::Authenticate(const grpc::ServerContext& co
     AnnotateCall(context, "service", caller.service_name);
     return caller;
   }
-  absl::StatusOr<std::string> account_id = store_->FindSession(caller.token_hash, absl::Now());
-  if (absl::IsNotFound(account_id.status())) return Unauthenticated();
+  absl::StatusOr<std::string> account_id = AuthenticateSession(context, caller.token_hash);
   if (!account_id.ok()) return account_id.status();
   caller.kind = Caller::Kind::kSession;
   caller.account_id = *std::move(account_id);
   AnnotateCall(context, "caller", "session");
   AnnotateCall(context, "account_id", caller.account_id);
   return caller;
+}
+
+absl::StatusOr<std::string> Authenticator::AuthenticateSession(
+    const grpc::ServerContext& context, const std::string& token_hash) const {
+  absl::StatusOr<storage::SessionRecord> session = store_->GetSession(token_hash);
+  if (absl::IsNotFound(session.status())) return Unauthenticated();
+  if (!session.ok()) return session.status();
+
+  const absl::Time now = absl::Now();
+  const char* expiry = nullptr;
+  if (session->expire_time <= now) {
+    expiry = "its maximum lifetime";
+  } else if (session->last_used_time + session_idle_timeout_ <= now) {
+    expiry = "inactivity";
+  }
+  if (expiry != nullptr) {
+    AnnotateCall(context, "account_id", session->account_id);
+    AnnotateCall(context, "outcome", "session expired");
+    return absl::UnauthenticatedError(absl::StrCat("the session expired after ", expiry,
+                                                   "; sign in again to get a new session token"));
+  }
+
+  if (now - session->last_used_time >= kSessionTouchPrecision) {
+    absl::Status touched = store_->TouchSession(token_hash, now, kSessionTouchPrecision);
+    if (!touched.ok()) return touched;
+  }
+  return session->account_id;
 }
 
 absl::StatusOr<Caller> Authenticator::RequireSession(const grpc::ServerContext& context) const {

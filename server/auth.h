@@ -9,6 +9,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "storage/store.h"
 
 namespace accessdelegation::server {
@@ -47,13 +48,16 @@ class Authenticator {
  public:
   // With `accept_client_certificates`, a call without a bearer token over mutual TLS
   // authenticates as the service named by its verified client certificate's common name.
+  // A session unused for `session_idle_timeout` has expired.
   Authenticator(storage::Store* store, ServiceTokens service_tokens,
-                bool accept_client_certificates)
+                bool accept_client_certificates, absl::Duration session_idle_timeout)
       : store_(store),
         service_tokens_(std::move(service_tokens)),
-        accept_client_certificates_(accept_client_certificates) {}
+        accept_client_certificates_(accept_client_certificates),
+        session_idle_timeout_(session_idle_timeout) {}
 
-  // Returns the signed-in account. UNAUTHENTICATED without a valid token;
+  // Returns the signed-in account. UNAUTHENTICATED without a valid token, or with a
+  // message saying to sign in again for a session past its expire_time or idle timeout;
   // PERMISSION_DENIED for a service token.
   absl::StatusOr<Caller> RequireSession(const grpc::ServerContext& context) const;
 
@@ -67,9 +71,15 @@ class Authenticator {
   // Returns the service named by the call's verified client certificate, if any.
   std::optional<std::string> ClientCertificateService(const grpc::ServerContext& context) const;
 
+  // Returns the account of the live session whose token hashes to `token_hash`, and marks
+  // the session used.
+  absl::StatusOr<std::string> AuthenticateSession(const grpc::ServerContext& context,
+                                                  const std::string& token_hash) const;
+
   storage::Store* store_;
   ServiceTokens service_tokens_;
   bool accept_client_certificates_;
+  absl::Duration session_idle_timeout_;
 };
 
 }  // namespace accessdelegation::server

@@ -204,6 +204,22 @@ storage::OutboxEmail CanceledEmail(const storage::EmailContext& context) {
       "", "");
 }
 
+storage::OutboxEmail PasscodeLockedEmail(const storage::EmailContext& context,
+                                         const std::string& portal_base_url) {
+  const storage::InvitationRecord& invitation = context.invitation;
+  const std::string invitee = FullName(invitation.first_name, invitation.last_name);
+  return BuildNotice(
+      context.owner.email, context.owner.first_name,
+      absl::StrCat("Your invitation to ", invitee, " was canceled after wrong passcodes"),
+      absl::StrCat("Someone with the link of your invitation to ", invitee, " (", invitation.email,
+                   ") entered a wrong passcode three times, so the invitation ",
+                   "was canceled and its link no longer works. Nobody got access."),
+      absl::StrCat("If ", invitation.first_name, " mistyped it, send a new invitation and tell ",
+                   "them the passcode again in person or by phone. If not, someone else may ",
+                   "have read the invitation email."),
+      PortalUrl(portal_base_url, "/access/invitations"), "Review invitations");
+}
+
 storage::OutboxEmail DeclinedEmail(const storage::EmailContext& context,
                                    const std::string& portal_base_url) {
   const storage::InvitationRecord& invitation = context.invitation;

@@ -36,6 +36,10 @@ storage::OutboxEmail ResentInvitationEmail(const storage::EmailContext& context,
                                            const std::string& sealed_token,
                                            const std::string& portal_base_url);
 
+// The notice to the owner that wrong passcodes canceled the invitation.
+storage::OutboxEmail PasscodeLockedEmail(const storage::EmailContext& context,
+                                         const std::string& portal_base_url);
+
 // The notice to the invitee that the owner withdrew the invitation.
 storage::OutboxEmail CanceledEmail(const storage::EmailContext& context);
 

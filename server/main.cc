@@ -53,7 +53,29 @@ ABSL_FLAG(std::string, portal_base_url, "http://localhost:8080",
 ABSL_FLAG(absl::Duration, invitation_ttl, absl::Hours(24 * 7),
           "How long an invitation link works, such as 168h.");
 ABSL_FLAG(absl::Duration, session_ttl, absl::Hours(12),
-          "How long a session lasts after sign-in, such as 12h.");
+          "How long a session lasts after sign-in however busy it is, such as 12h.");
+ABSL_FLAG(absl::Duration, session_idle_timeout, absl::Minutes(30),
+          "How long a session may go unused before it expires, such as 30m.");
+ABSL_FLAG(int, sign_in_delay_after_failures, 5,
+          "Failed sign-ins for one email after which each attempt must wait "
+          "--sign_in_base_delay, doubled per further failure; 0 disables the delays.");
+ABSL_FLAG(absl::Duration, sign_in_base_delay, absl::Seconds(1),
+          "First wait of the sign-in delays, such as 1s.");
+ABSL_FLAG(int, sign_in_lockout_after_failures, 10,
+          "Failed sign-ins for one email that lock it for --sign_in_lockout; 0 disables the "
+          "lockout. Counts are kept in the database and shared by every server.");
+ABSL_FLAG(absl::Duration, sign_in_lockout, absl::Minutes(15),
+          "How long a locked email must wait before the next sign-in, such as 15m.");
+ABSL_FLAG(int, peer_sign_in_failure_limit, 50,
+          "Failed sign-ins one client address may make per --peer_limit_window; 0 for no "
+          "limit. Counted in this process only.");
+ABSL_FLAG(int, peer_token_failure_limit, 30,
+          "Unknown or dead invitation tokens one client address may send per "
+          "--peer_limit_window; 0 for no limit. Counted in this process only.");
+ABSL_FLAG(absl::Duration, peer_limit_window, absl::Minutes(15),
+          "Window of the per-address limits, such as 15m.");
+ABSL_FLAG(int, invitations_per_owner_per_day, 50,
+          "Invitations one owner may create in 24 hours; 0 for no limit.");
 ABSL_FLAG(std::string, service_token_file, "",
           "File of service tokens for hospital back ends: lines \"<name> <sha256-hex-of-token>\".");
 ABSL_FLAG(std::string, secret_key_file, "var/secret.key",
@@ -156,6 +178,15 @@ accessdelegation::server::Config ConfigFromFlags() {
   config.portal_base_url = absl::GetFlag(FLAGS_portal_base_url);
   config.invitation_ttl = absl::GetFlag(FLAGS_invitation_ttl);
   config.session_ttl = absl::GetFlag(FLAGS_session_ttl);
+  config.session_idle_timeout = absl::GetFlag(FLAGS_session_idle_timeout);
+  config.sign_in_delay_after_failures = absl::GetFlag(FLAGS_sign_in_delay_after_failures);
+  config.sign_in_base_delay = absl::GetFlag(FLAGS_sign_in_base_delay);
+  config.sign_in_lockout_after_failures = absl::GetFlag(FLAGS_sign_in_lockout_after_failures);
+  config.sign_in_lockout = absl::GetFlag(FLAGS_sign_in_lockout);
+  config.peer_sign_in_failure_limit = absl::GetFlag(FLAGS_peer_sign_in_failure_limit);
+  config.peer_token_failure_limit = absl::GetFlag(FLAGS_peer_token_failure_limit);
+  config.peer_limit_window = absl::GetFlag(FLAGS_peer_limit_window);
+  config.invitations_per_owner_per_day = absl::GetFlag(FLAGS_invitations_per_owner_per_day);
   config.service_token_file = absl::GetFlag(FLAGS_service_token_file);
   config.secret_key_file = absl::GetFlag(FLAGS_secret_key_file);
   config.default_phone_region = absl::GetFlag(FLAGS_default_phone_region);

@@ -3,14 +3,26 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "google/rpc/status.pb.h"
 #include "server/call_interceptor.h"
 #include "server/logging.h"
+#include "storage/retry_delay.h"
 
 namespace accessdelegation::server {
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+  const auto code = static_cast<grpc::StatusCode>(status.code());
+  const auto retry_info = status.GetPayload(storage::kRetryInfoTypeUrl);
+  if (!retry_info.has_value()) return grpc::Status(code, std::string(status.message()));
+
+  google::rpc::Status details;
+  details.set_code(static_cast<int32_t>(status.code()));
+  details.set_message(std::string(status.message()));
+  google::protobuf::Any* any = details.add_details();
+  any->set_type_url(storage::kRetryInfoTypeUrl);
+  any->set_value(std::string(*retry_info));
+  return grpc::Status(code, std::string(status.message()), details.SerializeAsString());
 }
 
 grpc::Status CompleteRpc(const grpc::ServerContext& context, absl::string_view method,

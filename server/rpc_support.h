@@ -15,7 +15,8 @@
 namespace accessdelegation::server {
 
 // Returns `status` as a grpc::Status: the code numbers of the two libraries match, and
-// the message is copied.
+// the message is copied. A retry delay payload (see storage/retry_delay.h) becomes a
+// google.rpc.Status with a RetryInfo detail in the status details.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
 // Returns the outcome of handler `method` as a grpc::Status. The call interceptor logs

@@ -13,10 +13,10 @@
 #include <thread>
 
 #include "absl/strings/match.h"
-#include "grpc/health/v1/health.pb.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "grpc/health/v1/health.pb.h"
 #include "server/access_delegation_service.h"
 #include "server/access_history_service.h"
 #include "server/accounts_service.h"
@@ -27,6 +27,7 @@
 #include "server/mail_transport.h"
 #include "server/metrics.h"
 #include "server/operations_service.h"
+#include "server/peer_throttle.h"
 #include "server/secrets.h"
 #include "storage/store.h"
 
@@ -43,6 +44,17 @@ constexpr const char* kHealthServices[] = {"", "accessdelegation.v1.Accounts",
                                            "accessdelegation.v1.AccessDelegation",
                                            "accessdelegation.v1.AccessHistory",
                                            "accessdelegation.v1.Operations"};
+
+AccountsService::Options AccountsOptions(const Config& config) {
+  AccountsService::Options options;
+  options.session_ttl = config.session_ttl;
+  options.default_phone_region = config.default_phone_region;
+  options.sign_in_policy.delay_after_failures = config.sign_in_delay_after_failures;
+  options.sign_in_policy.base_delay = config.sign_in_base_delay;
+  options.sign_in_policy.lockout_after_failures = config.sign_in_lockout_after_failures;
+  options.sign_in_policy.lockout = config.sign_in_lockout;
+  return options;
+}
 
 RetryPolicy MailRetryPolicy(const Config& config) {
   RetryPolicy policy;
@@ -79,6 +91,24 @@ absl::Status ValidateConfig(const Config& config) {
   }
   if (config.session_ttl <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("session_ttl must be positive, such as 12h");
+  }
+  if (config.session_idle_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("session_idle_timeout must be positive, such as 30m");
+  }
+  if (config.sign_in_delay_after_failures < 0 || config.sign_in_lockout_after_failures < 0 ||
+      config.peer_sign_in_failure_limit < 0 || config.peer_token_failure_limit < 0 ||
+      config.invitations_per_owner_per_day < 0) {
+    return absl::InvalidArgumentError(
+        "sign_in_delay_after_failures, sign_in_lockout_after_failures, "
+        "peer_sign_in_failure_limit, peer_token_failure_limit and "
+        "invitations_per_owner_per_day must be 0 (no limit) or positive");
+  }
+  if (config.sign_in_base_delay <= absl::ZeroDuration() ||
+      config.sign_in_lockout <= absl::ZeroDuration() ||
+      config.peer_limit_window <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "sign_in_base_delay, sign_in_lockout and peer_limit_window must be positive, such as "
+        "1s, 15m and 15m");
   }
   if (config.secret_key_file.empty()) {
     return absl::InvalidArgumentError("secret_key_file is empty; set it to a file path");
@@ -156,10 +186,16 @@ class ServerImpl final : public Server {
         store_(std::move(store)),
         secret_box_(std::move(secret_box)),
         authenticator_(std::move(authenticator)),
-        accounts_(store_.get(), authenticator_.get(),
-                  {config.session_ttl, config.default_phone_region}),
-        access_delegation_(store_.get(), authenticator_.get(), secret_box_.get(),
-                           {config.invitation_ttl, config.portal_base_url}),
+        sign_in_peers_("failed sign-ins", config.peer_sign_in_failure_limit,
+                       config.peer_limit_window),
+        token_peers_("unknown or dead invitation tokens", config.peer_token_failure_limit,
+                     config.peer_limit_window),
+        accounts_(store_.get(), authenticator_.get(), AccountsOptions(config), &sign_in_peers_,
+                  &token_peers_),
+        access_delegation_(
+            store_.get(), authenticator_.get(), secret_box_.get(),
+            {config.invitation_ttl, config.portal_base_url, config.invitations_per_owner_per_day},
+            &token_peers_),
         access_history_(store_.get(), authenticator_.get(),
                         {PageTokenKeyFromSecretFile(config.secret_key_file)}),
         operations_(store_.get(), authenticator_.get(), std::move(page_token_key)),
@@ -276,6 +312,8 @@ class ServerImpl final : public Server {
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<SecretBox> secret_box_;
   std::unique_ptr<Authenticator> authenticator_;
+  PeerThrottle sign_in_peers_;
+  PeerThrottle token_peers_;
   AccountsService accounts_;
   AccessDelegationService access_delegation_;
   AccessHistoryService access_history_;
@@ -330,8 +368,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config) {
       storage::OpenPostgresStore(config.database_url, config.database_pool_size);
   if (!store.ok()) return store.status();
 
-  auto authenticator = std::make_unique<Authenticator>(
-      store->get(), *std::move(service_tokens), !config.tls_client_ca_file.empty());
+  auto authenticator = std::make_unique<Authenticator>(store->get(), *std::move(service_tokens),
+                                                       !config.tls_client_ca_file.empty(),
+                                                       config.session_idle_timeout);
   auto server = std::make_unique<ServerImpl>(
       *std::move(store), std::make_unique<SecretBox>(*std::move(secret_box)),
       std::move(authenticator), *std::move(mail_transport), *std::move(page_token_key), config);

@@ -40,8 +40,27 @@ struct Config {
   std::string portal_base_url = "http://localhost:8080";
   // How long an invitation link works.
   absl::Duration invitation_ttl = absl::Hours(24 * 7);
-  // How long a session lasts after sign-in.
+  // How long a session lasts after sign-in, however busy: its absolute limit.
   absl::Duration session_ttl = absl::Hours(12);
+  // How long a session may go unused before it expires.
+  absl::Duration session_idle_timeout = absl::Minutes(30);
+  // Sign-in throttling per email, stored in the database so that every replica applies
+  // it: from this many failures on, each attempt waits a delay that starts at
+  // sign_in_base_delay and doubles per failure; 0 disables the delays.
+  int sign_in_delay_after_failures = 5;
+  absl::Duration sign_in_base_delay = absl::Seconds(1);
+  // At this many failures the email is locked for sign_in_lockout; 0 disables it.
+  int sign_in_lockout_after_failures = 10;
+  absl::Duration sign_in_lockout = absl::Minutes(15);
+  // Failed sign-ins one peer address may make per peer_limit_window; 0 for no limit.
+  // Counted in each server process's memory.
+  int peer_sign_in_failure_limit = 50;
+  // Invitation tokens one peer address may present that find no live invitation, per
+  // peer_limit_window; 0 for no limit. Counted in each server process's memory.
+  int peer_token_failure_limit = 30;
+  absl::Duration peer_limit_window = absl::Minutes(15);
+  // Invitations one owner may create in 24 hours; 0 for no limit.
+  int invitations_per_owner_per_day = 50;
   // File of service tokens: one "<name> <sha256-hex-of-token>" per line, '#' comments.
   std::string service_token_file;
   // File holding the 32-byte key that seals invitation tokens queued in the outbox;

@@ -179,6 +179,19 @@ absl::Status ValidateNewPassword(absl::string_view field, absl::string_view valu
   return absl::OkStatus();
 }
 
+absl::Status ValidatePasscode(absl::string_view field, absl::string_view value) {
+  if (value.size() < kMinPasscodeLength || value.size() > kMaxPasscodeLength) {
+    return Invalid(field, absl::StrCat("must be ", kMinPasscodeLength, " to ", kMaxPasscodeLength,
+                                       " characters long"));
+  }
+  for (char c : value) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c))) {
+      return Invalid(field, "may contain only ASCII letters and digits");
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateAccessLevel(absl::string_view field, v1::AccessLevel value) {
   if (value == v1::ACCESS_LEVEL_UNSPECIFIED) {
     return Invalid(field, "is required; send ACCESS_LEVEL_FULL or ACCESS_LEVEL_APPOINTMENTS_ONLY");

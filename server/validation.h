@@ -20,6 +20,9 @@ inline constexpr size_t kMaxPasswordCharacters = 128;
 // Bounds the bytes hashed for a sign-in attempt: 128 characters of 4-byte UTF-8.
 inline constexpr size_t kMaxPasswordBytes = 4 * kMaxPasswordCharacters;
 
+inline constexpr size_t kMinPasscodeLength = 6;
+inline constexpr size_t kMaxPasscodeLength = 32;
+
 // Returns the name with surrounding spaces removed. A name is valid UTF-8 of 1 to
 // kMaxNameCharacters characters with no control, format or line-separator characters.
 absl::StatusOr<std::string> ValidateName(absl::string_view field, absl::string_view value);
@@ -39,6 +42,10 @@ absl::StatusOr<std::string> ValidatePhoneNumber(absl::string_view field, absl::s
 // Checks a new password: valid UTF-8 of kMinPasswordCharacters to kMaxPasswordCharacters
 // characters.
 absl::Status ValidateNewPassword(absl::string_view field, absl::string_view value);
+
+// Checks an invitation passcode: kMinPasscodeLength to kMaxPasscodeLength ASCII letters
+// and digits, which are easy to say on the phone.
+absl::Status ValidatePasscode(absl::string_view field, absl::string_view value);
 
 // Checks that `value` is a set, known access level.
 absl::Status ValidateAccessLevel(absl::string_view field, v1::AccessLevel value);

@@ -1,7 +1,10 @@
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "storage/audit.h"
 #include "storage/pg_types.h"
 #include "storage/postgres_store.h"
+#include "storage/retry_delay.h"
 
 namespace accessdelegation::storage {
 namespace {
@@ -64,6 +67,48 @@ constexpr Statement kSelectLiveSession = {"select_live_session", R"sql(
 SELECT account_id::text AS account_id
 FROM sessions
 WHERE token_hash = $1 AND end_time IS NULL AND expire_time > $2::timestamptz
+)sql"};
+
+constexpr Statement kSelectSession = {"select_session", R"sql(
+SELECT account_id::text AS account_id, unix_micros(create_time) AS create_time,
+       unix_micros(expire_time) AS expire_time, unix_micros(last_used_time) AS last_used_time
+FROM sessions
+WHERE token_hash = $1 AND end_time IS NULL
+)sql"};
+
+// $3 is the precision in microseconds: a last_used_time within it of $2 stays.
+constexpr Statement kTouchSession = {"touch_session", R"sql(
+UPDATE sessions SET last_used_time = $2::timestamptz
+WHERE token_hash = $1 AND end_time IS NULL
+  AND last_used_time < $2::timestamptz - $3::bigint * interval '1 microsecond'
+)sql"};
+
+// Creates the email's throttle row if missing, so that kLockSignInThrottle has a row to
+// lock.
+constexpr Statement kInsertSignInThrottle = {"insert_sign_in_throttle", R"sql(
+INSERT INTO sign_in_throttles (email_normalized, failure_count, last_failure_time)
+VALUES ($1, 0, $2::timestamptz)
+ON CONFLICT (email_normalized) DO NOTHING
+)sql"};
+
+// Locks the email's throttle row, so that concurrent attempts for one email are counted
+// one after the other.
+constexpr Statement kLockSignInThrottle = {"lock_sign_in_throttle", R"sql(
+SELECT failure_count, unix_micros(last_failure_time) AS last_failure_time,
+       unix_micros(blocked_until) AS blocked_until
+FROM sign_in_throttles
+WHERE email_normalized = $1
+FOR UPDATE
+)sql"};
+
+constexpr Statement kUpdateSignInThrottle = {"update_sign_in_throttle", R"sql(
+UPDATE sign_in_throttles
+SET failure_count = $2, last_failure_time = $3::timestamptz, blocked_until = $4::timestamptz
+WHERE email_normalized = $1
+)sql"};
+
+constexpr Statement kDeleteSignInThrottle = {"delete_sign_in_throttle", R"sql(
+DELETE FROM sign_in_throttles WHERE email_normalized = $1
 )sql"};
 
 constexpr Statement kEndSession = {"end_session", R"sql(
@@ -172,12 +217,17 @@ int RevokeGrantsOfAccount(pqxx::transaction_base& txn, const Actor& actor,
 }  // namespace
 
 void PrepareAccountStatements(pqxx::connection& connection) {
-  PrepareStatements(connection, {kInsertAccount, kSelectAccount, kSelectAccountIdByEmail,
-                                 kSelectCredentials, kSelectCredentialsById,
-                                 kLockInvitationForSignUp, kMarkSignUpUsed, kInsertSession,
-                                 kSelectLiveSession, kEndSession, kSetPasswordHash,
-                                 kEndOtherSessions, kMarkAccountDeleted,
-                                 kCancelInvitationsOfAccount, kRevokeGrantsOfAccount});
+  PrepareStatements(connection, {kInsertAccount,          kSelectAccount,
+                                 kSelectAccountIdByEmail, kSelectCredentials,
+                                 kSelectCredentialsById,  kLockInvitationForSignUp,
+                                 kMarkSignUpUsed,         kInsertSession,
+                                 kSelectLiveSession,      kSelectSession,
+                                 kTouchSession,           kInsertSignInThrottle,
+                                 kLockSignInThrottle,     kUpdateSignInThrottle,
+                                 kDeleteSignInThrottle,   kEndSession,
+                                 kSetPasswordHash,        kEndOtherSessions,
+                                 kMarkAccountDeleted,     kCancelInvitationsOfAccount,
+                                 kRevokeGrantsOfAccount});
 }
 
 AccountRecord AccountFromRow(const pqxx::row& row) {
@@ -288,6 +338,97 @@ absl::StatusOr<std::string> PostgresStore::FindSession(const std::string& token_
         kSelectLiveSession.name, BytesParameter(token_hash), TimestampParameter(now));
     if (result.empty()) return absl::NotFoundError("no live session has this token");
     return ReadText(result[0]["account_id"]);
+  });
+}
+
+absl::StatusOr<SessionRecord> PostgresStore::GetSession(const std::string& token_hash) {
+  return Transact("GetSession", [&](pqxx::work& txn) -> absl::StatusOr<SessionRecord> {
+    const pqxx::result result = txn.exec_prepared(kSelectSession.name, BytesParameter(token_hash));
+    if (result.empty()) return absl::NotFoundError("no live session has this token");
+    SessionRecord session;
+    session.account_id = ReadText(result[0]["account_id"]);
+    session.create_time = ReadTime(result[0]["create_time"]);
+    session.expire_time = ReadTime(result[0]["expire_time"]);
+    session.last_used_time = ReadTime(result[0]["last_used_time"]);
+    return session;
+  });
+}
+
+absl::Status PostgresStore::TouchSession(const std::string& token_hash, absl::Time now,
+                                         absl::Duration precision) {
+  return Transact("TouchSession", [&](pqxx::work& txn) -> absl::Status {
+    txn.exec_prepared0(kTouchSession.name, BytesParameter(token_hash), TimestampParameter(now),
+                       absl::ToInt64Microseconds(precision));
+    return absl::OkStatus();
+  });
+}
+
+namespace {
+
+// Returns the delay that `failure_count` failures earn under `policy`: none below
+// delay_after_failures, then base_delay doubling per failure (at most 2^20 times), and
+// the lockout from lockout_after_failures on.
+absl::Duration SignInDelay(const SignInPolicy& policy, int failure_count) {
+  if (policy.lockout_after_failures > 0 && failure_count >= policy.lockout_after_failures) {
+    return policy.lockout;
+  }
+  if (policy.delay_after_failures <= 0 || failure_count < policy.delay_after_failures) {
+    return absl::ZeroDuration();
+  }
+  const int doublings = std::min(failure_count - policy.delay_after_failures, 20);
+  return std::min(policy.base_delay * (int64_t{1} << doublings), policy.lockout);
+}
+
+}  // namespace
+
+absl::StatusOr<SignInAttempt> PostgresStore::BeginSignIn(const std::string& email_normalized,
+                                                         absl::Time now,
+                                                         const SignInPolicy& policy) {
+  const std::string email = NormalizeEmail(email_normalized);
+  return Transact("BeginSignIn", [&](pqxx::work& txn) -> absl::StatusOr<SignInAttempt> {
+    txn.exec_prepared0(kInsertSignInThrottle.name, email, TimestampParameter(now));
+    const pqxx::result throttle = txn.exec_prepared(kLockSignInThrottle.name, email);
+    if (throttle.empty()) return absl::InternalError("the sign-in throttle row is missing");
+
+    const pqxx::row row = throttle[0];
+    if (!row["blocked_until"].is_null()) {
+      const absl::Time blocked_until = ReadTime(row["blocked_until"]);
+      if (blocked_until > now) {
+        return ResourceExhaustedWithRetry(
+            "too many failed sign-ins for this email; wait before trying again",
+            blocked_until - now, now);
+      }
+    }
+
+    // NOTE: attempts in flight count as failures until they succeed, so more than
+    // delay_after_failures simultaneous correct sign-ins of one email can delay the last
+    // ones. That bounds parallel guessing, at the cost of this rare false positive.
+    SignInAttempt attempt;
+    int failures = row["failure_count"].as<int>();
+    if (now - ReadTime(row["last_failure_time"]) > policy.lockout) failures = 0;
+    attempt.failure_count = failures + 1;
+    const absl::Duration delay = SignInDelay(policy, attempt.failure_count);
+    attempt.locked = delay > absl::ZeroDuration() && delay == policy.lockout;
+    const std::optional<std::string> blocked_until =
+        delay > absl::ZeroDuration() ? std::optional<std::string>(TimestampParameter(now + delay))
+                                     : std::nullopt;
+    txn.exec_prepared0(kUpdateSignInThrottle.name, email, attempt.failure_count,
+                       TimestampParameter(now),
+                       blocked_until.has_value() ? blocked_until->c_str() : nullptr);
+
+    const pqxx::result credentials = txn.exec_prepared(kSelectCredentials.name, email);
+    if (!credentials.empty()) {
+      attempt.credentials =
+          Credentials{ReadText(credentials[0]["id"]), ReadText(credentials[0]["password_hash"])};
+    }
+    return attempt;
+  });
+}
+
+absl::Status PostgresStore::ClearSignInFailures(const std::string& email_normalized) {
+  return Transact("ClearSignInFailures", [&](pqxx::work& txn) -> absl::Status {
+    txn.exec_prepared0(kDeleteSignInThrottle.name, NormalizeEmail(email_normalized));
+    return absl::OkStatus();
   });
 }
 

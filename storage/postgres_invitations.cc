@@ -1,8 +1,11 @@
-#include "absl/time/clock.h"
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "storage/audit.h"
 #include "storage/pg_types.h"
 #include "storage/postgres_store.h"
+#include "storage/retry_delay.h"
 #include "storage/write_support.h"
 
 namespace accessdelegation::storage {
@@ -10,13 +13,14 @@ namespace {
 
 // The columns of every invitation read. transaction_time is the transaction's start
 // time; methods without a `now` parameter use it to compute the effective state.
-#define INVITATION_COLUMNS                                                                  \
+#define INVITATION_COLUMNS                                                                \
   "id::text AS id, owner_account_id::text AS owner_account_id, email, email_normalized, " \
   "first_name, last_name, access_level, state, "                                          \
   "invitee_account_id::text AS invitee_account_id, grant_id::text AS grant_id, "          \
   "unix_micros(create_time) AS create_time, unix_micros(update_time) AS update_time, "    \
   "unix_micros(expire_time) AS expire_time, unix_micros(now()) AS transaction_time, "     \
-  "version, unix_micros(grant_expire_time) AS grant_expire_time "
+  "version, unix_micros(grant_expire_time) AS grant_expire_time, "                        \
+  "(passcode_hash IS NOT NULL) AS passcode_required "
 
 constexpr Statement kSelectInvitationByToken = {
     "select_invitation_by_token",
@@ -50,11 +54,29 @@ WHERE owner_account_id = $1::uuid
   AND expire_time <= now()
 )sql"};
 
+// Locks the owner's account row, so that the creates of one owner run one after the other
+// and each counts the invitations committed before it. NO KEY UPDATE leaves other
+// tables' foreign-key checks on the account unblocked.
+constexpr Statement kLockInvitationOwner = {"lock_invitation_owner", R"sql(
+SELECT id FROM accounts WHERE id = $1::uuid FOR NO KEY UPDATE
+)sql"};
+
+// Counts the owner's invitations of the 24 hours before the transaction started, and
+// returns when the oldest of them leaves that window.
+constexpr Statement kCountRecentInvitations = {"count_recent_invitations", R"sql(
+SELECT count(*) AS count,
+       unix_micros(min(create_time) + interval '1 day') AS window_end,
+       unix_micros(now()) AS now
+FROM invitations
+WHERE owner_account_id = $1::uuid AND create_time > now() - interval '1 day'
+)sql"};
+
 // Inserts nothing when the owner already has a live invitation for the email.
 constexpr Statement kInsertInvitation = {"insert_invitation", R"sql(
 INSERT INTO invitations (owner_account_id, email, email_normalized, first_name, last_name,
-                         access_level, state, token_hash, expire_time, grant_expire_time)
-VALUES ($1::uuid, $2, $3, $4, $5, $6, 'PENDING', $7, $8::timestamptz, $9::timestamptz)
+                         access_level, state, token_hash, expire_time, grant_expire_time,
+                         passcode_hash)
+VALUES ($1::uuid, $2, $3, $4, $5, $6, 'PENDING', $7, $8::timestamptz, $9::timestamptz, $10)
 ON CONFLICT (owner_account_id, email_normalized) WHERE state IN ('PENDING', 'ACCEPTED')
 DO NOTHING
 RETURNING id::text AS id
@@ -114,12 +136,34 @@ WHERE id = $1::uuid AND owner_account_id = $2::uuid
 RETURNING id::text AS id
 )sql"};
 
+// Locks the PENDING, unexpired invitation with token $1 at $2, so that racing passcode
+// tries are counted one after the other.
+constexpr Statement kLockInvitationForPasscode = {"lock_invitation_for_passcode", R"sql(
+SELECT id::text AS id, passcode_hash, passcode_failures
+FROM invitations
+WHERE token_hash = $1 AND state = 'PENDING' AND expire_time > $2::timestamptz
+FOR UPDATE
+)sql"};
+
+constexpr Statement kCountPasscodeFailure = {"count_passcode_failure", R"sql(
+UPDATE invitations SET passcode_failures = passcode_failures + 1
+WHERE id = $1::uuid
+RETURNING passcode_failures
+)sql"};
+
+constexpr Statement kCancelInvitationForPasscode = {"cancel_invitation_for_passcode", R"sql(
+UPDATE invitations
+SET state = 'CANCELED', update_time = $2::timestamptz, version = version + 1
+WHERE id = $1::uuid AND state = 'PENDING'
+)sql"};
+
 #undef INVITATION_COLUMNS
 
 // InvitationRow is an invitation as read, with the stored columns that the record omits.
 struct InvitationRow {
   InvitationRecord record;
   std::string email_normalized;
+  bool passcode_required = false;
   absl::Time transaction_time;
 };
 
@@ -145,6 +189,7 @@ InvitationRow InvitationFromRow(const pqxx::row& row, std::optional<absl::Time> 
     invitation.grant_expire_time = ReadTime(row["grant_expire_time"]);
   }
   result.email_normalized = ReadText(row["email_normalized"]);
+  result.passcode_required = row["passcode_required"].as<bool>();
   result.transaction_time = ReadTime(row["transaction_time"]);
 
   // An expired PENDING invitation reads as it would once stored as EXPIRED.
@@ -254,13 +299,30 @@ absl::StatusOr<InvitationRecord> FinishInvitationChange(pqxx::transaction_base& 
   return row->record;
 }
 
+// Locks the owner's row and returns RESOURCE_EXHAUSTED, with the wait until the oldest
+// counted invitation leaves the window, when the owner created `daily_limit` invitations
+// in the last 24 hours.
+absl::Status CheckDailyInvitationLimit(pqxx::transaction_base& txn, const std::string& owner_id,
+                                       int daily_limit) {
+  txn.exec_prepared(kLockInvitationOwner.name, owner_id);
+  const pqxx::result counted = txn.exec_prepared(kCountRecentInvitations.name, owner_id);
+  if (counted[0]["count"].as<int64_t>() < daily_limit) return absl::OkStatus();
+  const absl::Time now = ReadTime(counted[0]["now"]);
+  return ResourceExhaustedWithRetry(
+      absl::StrCat("this owner has created ", daily_limit,
+                   " invitations in the last 24 hours, the daily maximum"),
+      ReadTime(counted[0]["window_end"]) - now, now);
+}
+
 }  // namespace
 
 void PrepareInvitationStatements(pqxx::connection& connection) {
   PrepareStatements(connection, {kSelectInvitationByToken, kSelectInvitationById, kListInvitations,
                                  kExpireStaleInvitations, kInsertInvitation, kAcceptInvitation,
                                  kDeclineInvitation, kDecideInvitation, kSetInvitationGrant,
-                                 kResendInvitation, kCancelInvitation});
+                                 kResendInvitation, kCancelInvitation, kLockInvitationOwner,
+                                 kCountRecentInvitations, kLockInvitationForPasscode,
+                                 kCountPasscodeFailure, kCancelInvitationForPasscode});
 }
 
 absl::StatusOr<InvitationRecord> PostgresStore::CreateInvitation(
@@ -281,6 +343,10 @@ absl::StatusOr<InvitationRecord> PostgresStore::CreateInvitation(
   auto write = [&](pqxx::transaction_base& txn) -> absl::StatusOr<InvitationRecord> {
     std::optional<AccountRecord> owner = SelectAccount(txn, owner_id);
     if (!owner.has_value()) return absl::NotFoundError("owner account not found");
+    if (invitation.daily_limit > 0) {
+      absl::Status within_limit = CheckDailyInvitationLimit(txn, owner_id, invitation.daily_limit);
+      if (!within_limit.ok()) return within_limit;
+    }
     if (NormalizeEmail(owner->email) == email_normalized) {
       return absl::InvalidArgumentError("an owner cannot invite their own email");
     }
@@ -295,7 +361,8 @@ absl::StatusOr<InvitationRecord> PostgresStore::CreateInvitation(
         kInsertInvitation.name, owner_id, invitation.email, email_normalized, invitation.first_name,
         invitation.last_name, std::string(*access_level), BytesParameter(invitation.token_hash),
         TimestampParameter(invitation.expire_time),
-        grant_expire_time.has_value() ? grant_expire_time->c_str() : nullptr);
+        grant_expire_time.has_value() ? grant_expire_time->c_str() : nullptr,
+        invitation.passcode_hash.empty() ? nullptr : invitation.passcode_hash.c_str());
     if (inserted.empty()) {
       return absl::AlreadyExistsError(
           "the owner already has a pending or accepted invitation for this email");
@@ -323,7 +390,47 @@ absl::StatusOr<InvitationLookup> PostgresStore::LookupInvitation(const std::stri
     lookup.invitation = row->record;
     lookup.owner = *std::move(owner);
     lookup.account_exists = SelectAccountIdByEmail(txn, row->email_normalized).has_value();
+    lookup.passcode_required = row->passcode_required;
     return lookup;
+  });
+}
+
+absl::StatusOr<PasscodeCheck> PostgresStore::CheckInvitationPasscode(
+    const Actor& actor, const std::string& token_hash, absl::Time now, bool has_passcode,
+    const PasscodeVerifier& verify, int max_failures, const EmailComposer& compose_canceled) {
+  return Transact("CheckInvitationPasscode", [&](pqxx::work& txn) -> absl::StatusOr<PasscodeCheck> {
+    PasscodeCheck check;
+    const pqxx::result locked = txn.exec_prepared(
+        kLockInvitationForPasscode.name, BytesParameter(token_hash), TimestampParameter(now));
+    if (locked.empty() || locked[0]["passcode_hash"].is_null()) return check;
+    check.invitation_id = ReadText(locked[0]["id"]);
+    if (!has_passcode) {
+      check.outcome = PasscodeOutcome::kMissing;
+      return check;
+    }
+    if (verify(ReadText(locked[0]["passcode_hash"]))) {
+      check.outcome = PasscodeOutcome::kCorrect;
+      return check;
+    }
+
+    std::optional<InvitationRow> before = SelectInvitationById(txn, check.invitation_id, now);
+    if (!before.has_value()) return absl::InternalError("the locked invitation is missing");
+    const pqxx::result counted = txn.exec_prepared(kCountPasscodeFailure.name, check.invitation_id);
+    const int failures = counted[0]["passcode_failures"].as<int>();
+    check.tries_left = std::max(max_failures - failures, 0);
+    if (check.tries_left > 0) {
+      check.outcome = PasscodeOutcome::kWrong;
+      return check;
+    }
+
+    txn.exec_prepared0(kCancelInvitationForPasscode.name, check.invitation_id,
+                       TimestampParameter(now));
+    absl::StatusOr<InvitationRecord> canceled =
+        FinishInvitationChange(txn, actor, check.invitation_id, now, &before->record,
+                               "invitation.passcode_locked", compose_canceled);
+    if (!canceled.ok()) return canceled.status();
+    check.outcome = PasscodeOutcome::kCanceled;
+    return check;
   });
 }
 

@@ -45,6 +45,12 @@ class PostgresStore final : public Store {
   absl::Status CreateSession(const std::string& token_hash, const std::string& account_id,
                              absl::Time expire_time) override;
   absl::StatusOr<std::string> FindSession(const std::string& token_hash, absl::Time now) override;
+  absl::StatusOr<SessionRecord> GetSession(const std::string& token_hash) override;
+  absl::Status TouchSession(const std::string& token_hash, absl::Time now,
+                            absl::Duration precision) override;
+  absl::StatusOr<SignInAttempt> BeginSignIn(const std::string& email_normalized, absl::Time now,
+                                            const SignInPolicy& policy) override;
+  absl::Status ClearSignInFailures(const std::string& email_normalized) override;
   absl::Status EndSession(const std::string& token_hash) override;
   absl::StatusOr<int> ChangePassword(const Actor& actor, const std::string& account_id,
                                      const std::string& password_hash,
@@ -65,6 +71,10 @@ class PostgresStore final : public Store {
                                                     const IdempotencyKey& idempotency) override;
   absl::StatusOr<InvitationLookup> LookupInvitation(const std::string& token_hash,
                                                     absl::Time now) override;
+  absl::StatusOr<PasscodeCheck> CheckInvitationPasscode(
+      const Actor& actor, const std::string& token_hash, absl::Time now, bool has_passcode,
+      const PasscodeVerifier& verify, int max_failures,
+      const EmailComposer& compose_canceled) override;
   absl::StatusOr<InvitationRecord> AcceptInvitation(const Actor& actor,
                                                     const std::string& token_hash,
                                                     const std::string& invitee_account_id,

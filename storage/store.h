@@ -46,6 +46,34 @@ struct Credentials {
   std::string password_hash;
 };
 
+// SignInPolicy is how SignIn slows down password guessing for one email. Failures count
+// from the last successful sign-in; a count whose last failure is older than `lockout`
+// starts again from zero.
+struct SignInPolicy {
+  // From this many failures on, each further attempt waits `base_delay`, doubled for each
+  // failure beyond this one.
+  int delay_after_failures = 5;
+  absl::Duration base_delay = absl::Seconds(1);
+  // At this many failures the email is locked for `lockout`.
+  int lockout_after_failures = 10;
+  absl::Duration lockout = absl::Minutes(15);
+};
+
+// SignInAttempt is a sign-in that BeginSignIn admitted.
+struct SignInAttempt {
+  std::optional<Credentials> credentials;  // nullopt when no live account has the email.
+  int failure_count = 0;  // Failures so far, counting this attempt until it succeeds.
+  bool locked = false;    // Whether this attempt, if it fails, started a lockout.
+};
+
+// SessionRecord is a row of the sessions table.
+struct SessionRecord {
+  std::string account_id;
+  absl::Time create_time;
+  absl::Time expire_time;     // The absolute end, set at sign-in.
+  absl::Time last_used_time;  // Kept to within a minute by TouchSession.
+};
+
 // InvitationRecord is a row of the invitations table. `state` is the effective state: a
 // PENDING invitation past its expire_time reads as EXPIRED.
 struct InvitationRecord {
@@ -75,6 +103,11 @@ struct NewInvitation {
   std::string token_hash;  // SHA-256 of the invitation token, 32 raw bytes.
   absl::Time expire_time;
   std::optional<absl::Time> grant_expire_time;
+  // Argon2id hash of the invitation's passcode, or empty for none.
+  std::string passcode_hash;
+  // The maximum number of invitations the owner may create in 24 hours, counting this
+  // one; 0 for no limit.
+  int daily_limit = 0;
 };
 
 // GrantRecord is a grant joined with its delegate's and its owner's accounts.
@@ -143,7 +176,27 @@ struct InvitationLookup {
   InvitationRecord invitation;
   AccountRecord owner;
   bool account_exists = false;
+  bool passcode_required = false;
 };
+
+// PasscodeOutcome is the result of CheckInvitationPasscode.
+enum class PasscodeOutcome {
+  kNotRequired,  // No PENDING, unexpired invitation with a passcode has the token.
+  kMissing,      // The invitation has a passcode and none was given; nothing counted.
+  kCorrect,
+  kWrong,     // Counted; the invitation is still PENDING.
+  kCanceled,  // This wrong passcode reached the limit and canceled the invitation.
+};
+
+// PasscodeCheck is what CheckInvitationPasscode found.
+struct PasscodeCheck {
+  PasscodeOutcome outcome = PasscodeOutcome::kNotRequired;
+  std::string invitation_id;  // Empty for kNotRequired.
+  int tries_left = 0;         // Wrong passcodes still allowed, for kWrong.
+};
+
+// PasscodeVerifier returns whether the passcode of a request matches `passcode_hash`.
+using PasscodeVerifier = std::function<bool(const std::string& passcode_hash)>;
 
 // Confirmation is the result of confirming an invitation.
 struct Confirmation {
@@ -339,9 +392,31 @@ class Store {
                                      const std::string& account_id, absl::Time expire_time) = 0;
 
   // Returns the account id of the live session whose token hashes to `token_hash`.
-  // NOT_FOUND if there is none, or it has ended or expired by `now`.
+  // NOT_FOUND if there is none, or it has ended or expired by `now`. Ignores the idle
+  // timeout, which GetSession lets the caller apply.
   virtual absl::StatusOr<std::string> FindSession(const std::string& token_hash,
                                                   absl::Time now) = 0;
+
+  // Returns the session whose token hashes to `token_hash`, whatever its expire_time and
+  // last_used_time. NOT_FOUND if there is none or it has ended.
+  virtual absl::StatusOr<SessionRecord> GetSession(const std::string& token_hash) = 0;
+
+  // Sets the last_used_time of a live session to `now`, unless it is already later than
+  // `now - precision`, so that a busy session is written at most once per `precision`.
+  virtual absl::Status TouchSession(const std::string& token_hash, absl::Time now,
+                                    absl::Duration precision) = 0;
+
+  // Admits a sign-in attempt for the email whose lower-case form is `email_normalized`,
+  // whether or not an account has it. RESOURCE_EXHAUSTED with a retry delay (see
+  // storage/retry_delay.h) while the email waits out a delay or lockout of `policy`.
+  // Otherwise counts the attempt as a failure before the caller checks the password, so
+  // that parallel guesses cannot overtake the count, sets the delay that a failure
+  // earns, and returns the credentials of the account, if any.
+  virtual absl::StatusOr<SignInAttempt> BeginSignIn(const std::string& email_normalized,
+                                                    absl::Time now, const SignInPolicy& policy) = 0;
+
+  // Clears the failure count of `email_normalized` after a successful sign-in.
+  virtual absl::Status ClearSignInFailures(const std::string& email_normalized) = 0;
 
   // Ends a session. OK even if it had already ended.
   virtual absl::Status EndSession(const std::string& token_hash) = 0;
@@ -385,7 +460,9 @@ class Store {
   // NOT_FOUND if the owner account does not exist; INVALID_ARGUMENT if the email is the
   // owner's own; ALREADY_EXISTS if the owner has a PENDING or ACCEPTED unexpired
   // invitation for the same email (ignoring case), or the account with that email holds a
-  // live grant on the owner's record.
+  // live grant on the owner's record. RESOURCE_EXHAUSTED with a retry delay when
+  // invitation.daily_limit is set and the owner created that many invitations in the last
+  // 24 hours. Racing creates of one owner run one after the other, so none exceeds it.
   virtual absl::StatusOr<InvitationRecord> CreateInvitation(const Actor& actor,
                                                             const NewInvitation& invitation,
                                                             const EmailComposer& compose,
@@ -395,6 +472,17 @@ class Store {
   // NOT_FOUND otherwise.
   virtual absl::StatusOr<InvitationLookup> LookupInvitation(const std::string& token_hash,
                                                             absl::Time now) = 0;
+
+  // Checks the passcode of the PENDING, unexpired invitation whose token hashes to
+  // `token_hash`, with the invitation's row locked so that racing tries are counted one
+  // after the other. `has_passcode` is true when the request carries a passcode, and
+  // `verify` compares that passcode with the stored hash. A wrong passcode is counted and commits; the
+  // `max_failures`th one cancels the invitation, writes an
+  // "invitation.passcode_locked" audit event and queues the owner's email built by
+  // `compose_canceled`.
+  virtual absl::StatusOr<PasscodeCheck> CheckInvitationPasscode(
+      const Actor& actor, const std::string& token_hash, absl::Time now, bool has_passcode,
+      const PasscodeVerifier& verify, int max_failures, const EmailComposer& compose_canceled) = 0;
 
   // Moves the invitation whose token hashes to `token_hash` from PENDING to ACCEPTED for
   // `invitee_account_id`, and queues the owner's confirmation email built by `compose`.

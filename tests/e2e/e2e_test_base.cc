@@ -154,6 +154,7 @@ void E2eTest::SetUp() {
   config.service_token_file = service_token_file_.string();
   config.secret_key_file = secret_key_file_.string();
   config.outbox_poll_interval = absl::Milliseconds(20);
+  ConfigureServer(config);
   absl::StatusOr<std::unique_ptr<server::Server>> server = server::Server::Start(config);
   ASSERT_TRUE(server.ok()) << "starting the server failed: " << server.status();
   server_ = std::move(server).value();
@@ -321,6 +322,26 @@ absl::Status E2eTest::ExpireInvitation(const std::string& invitation_id) {
     return absl::OkStatus();
   } catch (const std::exception& error) {
     return absl::InternalError(absl::StrCat("expiring the invitation failed: ", error.what()));
+  }
+}
+
+absl::StatusOr<std::vector<std::vector<std::string>>> E2eTest::RunSql(
+    const std::string& sql, const std::vector<std::string>& parameters) {
+  try {
+    pqxx::connection connection(database_url());
+    pqxx::work transaction(connection);
+    const pqxx::result result =
+        transaction.exec_params(sql, pqxx::prepare::make_dynamic_params(parameters));
+    transaction.commit();
+    std::vector<std::vector<std::string>> rows;
+    for (const pqxx::row& row : result) {
+      std::vector<std::string>& values = rows.emplace_back();
+      for (const pqxx::field& field : row) values.push_back(field.is_null() ? "" : field.c_str());
+    }
+    return rows;
+  } catch (const std::exception& error) {
+    return absl::InternalError(
+        absl::StrCat("running SQL in the test database failed: ", error.what()));
   }
 }
 

@@ -141,6 +141,9 @@ class E2eTest : public ::testing::Test {
   void SetUp() override;
   void TearDown() override;
 
+  // Changes the settings of the test's server before it starts. The default keeps them.
+  virtual void ConfigureServer(server::Config& config) {}
+
   // Returns "127.0.0.1:<port>" of the running server.
   std::string target() const;
 
@@ -200,6 +203,12 @@ class E2eTest : public ::testing::Test {
   // Moves the expire_time of the invitation `invitation_id` one minute into the past,
   // straight in the test database.
   absl::Status ExpireInvitation(const std::string& invitation_id);
+
+  // Runs `sql` with the parameters `parameters` in the test database and returns the
+  // rows as text (NULL as an empty string), so that a test can move timestamps rather
+  // than wait.
+  absl::StatusOr<std::vector<std::vector<std::string>>> RunSql(
+      const std::string& sql, const std::vector<std::string>& parameters = {});
 
   const std::string& database_url() const { return database_->url(); }
   const std::filesystem::path& temp_dir() const { return temp_dir_->path(); }
