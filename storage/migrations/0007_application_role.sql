@@ -18,6 +18,10 @@ BEGIN
   END IF;
 EXCEPTION
   WHEN duplicate_object OR unique_violation THEN NULL;
+  WHEN insufficient_privilege THEN
+    RAISE EXCEPTION 'role accessdelegation_app is missing and % may not create it',
+      current_user
+      USING HINT = 'As an administrator, run: CREATE ROLE accessdelegation_app NOLOGIN;';
 END;
 $$;
 
