@@ -327,7 +327,7 @@ class ServerCrashTest : public ::testing::Test {
   std::shared_ptr<grpc::Channel> channel_;
 };
 
-TEST_F(ServerCrashTest, KillUnderWriteLoadKeepsWritesAndMailsOnce) {
+TEST_F(ServerCrashTest, SigkillKeepsWritesAndMailsOnce) {
   ASSERT_TRUE(CreateAccount(channel_, kOwnerEmail, kOwnerPassword).ok());
   absl::StatusOr<std::string> session = SignIn(channel_, kOwnerEmail, kOwnerPassword);
   ASSERT_TRUE(session.ok()) << session.status();
@@ -345,7 +345,7 @@ TEST_F(ServerCrashTest, KillUnderWriteLoadKeepsWritesAndMailsOnce) {
   StartServer();
   pqxx::connection connection(database_->url());
   // Emails that the killed server had claimed wait for the claim lease (one minute) to run
-  // out; ending the leases now stands in for that wait.
+  // out, so the test ends the leases now instead of waiting.
   {
     pqxx::nontransaction txn(connection);
     txn.exec("UPDATE outbox SET deliver_after = now() WHERE delivered_time IS NULL");
@@ -355,7 +355,7 @@ TEST_F(ServerCrashTest, KillUnderWriteLoadKeepsWritesAndMailsOnce) {
   ExpectAcknowledgedStored(acknowledged, StoredInvitationIds(connection));
   ExpectNoHalfWrites(connection);
   // Each queued email is in the mail directory once, under its message id, and no file
-  // stands for an email that was never queued.
+  // contains an email that was never queued.
   std::set<std::string> queued;
   {
     pqxx::nontransaction txn(connection);
@@ -370,8 +370,8 @@ TEST_F(ServerCrashTest, KillUnderWriteLoadKeepsWritesAndMailsOnce) {
     delivered.insert(name.substr(0, name.size() - 4));
   }
   EXPECT_EQ(delivered, queued);
-  // Each invitation email names its invitee once: a redelivery after the kill replaced
-  // its file rather than adding a second one.
+  // Each invitee received one email: a redelivery after the kill replaced its file rather
+  // than adding a second one.
   std::map<std::string, int> per_recipient;
   for (const std::string& id : delivered) {
     const std::string text = ReadFile(server_->mail_dir() / (id + ".eml"));
