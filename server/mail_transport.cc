@@ -49,6 +49,17 @@ absl::Status WriteFileAtomically(const std::string& directory, const std::string
     return absl::UnavailableError(
         absl::StrCat("cannot move mail into place at ", final_path, ": ", std::strerror(errno)));
   }
+
+  // The rename is durable only once the directory is flushed. Without this, a power loss
+  // after the outbox marks the email delivered could lose the file.
+  const int directory_fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const bool directory_synced = directory_fd >= 0 && ::fsync(directory_fd) == 0;
+  const int error = errno;
+  if (directory_fd >= 0) ::close(directory_fd);
+  if (!directory_synced) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot flush mail directory ", directory, ": ", std::strerror(error)));
+  }
   return absl::OkStatus();
 }
 

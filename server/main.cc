@@ -28,6 +28,13 @@ ABSL_FLAG(std::string, database_url, "",
           "PostgreSQL connection URL, such as postgresql://user@127.0.0.1:5432/accessdelegation. "
           "Required.");
 ABSL_FLAG(int, database_pool_size, 8, "Number of PostgreSQL connections in the pool (1-256).");
+ABSL_FLAG(absl::Duration, database_acquire_timeout, absl::Seconds(1),
+          "How long a call waits for a free pooled connection before it fails with "
+          "UNAVAILABLE, such as 1s.");
+ABSL_FLAG(std::string, migrate_database_url, "",
+          "PostgreSQL URL of the same database as the role that owns the schema, used only "
+          "to apply migrations; then --database_url may name a role with fewer privileges. "
+          "Empty applies migrations as the --database_url role.");
 ABSL_FLAG(std::string, mail_transport, "directory",
           "How emails leave the server: directory (files in --mail_dir) or smtp (the relay at "
           "--smtp_url).");
@@ -167,6 +174,8 @@ accessdelegation::server::Config ConfigFromFlags() {
   config.listen_address = absl::GetFlag(FLAGS_listen_address);
   config.database_url = absl::GetFlag(FLAGS_database_url);
   config.database_pool_size = absl::GetFlag(FLAGS_database_pool_size);
+  config.database_acquire_timeout = absl::GetFlag(FLAGS_database_acquire_timeout);
+  config.migrate_database_url = absl::GetFlag(FLAGS_migrate_database_url);
   config.mail_transport = absl::GetFlag(FLAGS_mail_transport);
   config.mail_dir = absl::GetFlag(FLAGS_mail_dir);
   config.smtp_url = absl::GetFlag(FLAGS_smtp_url);

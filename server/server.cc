@@ -29,6 +29,7 @@
 #include "server/operations_service.h"
 #include "server/peer_throttle.h"
 #include "server/secrets.h"
+#include "storage/postgres_store.h"
 #include "storage/store.h"
 
 namespace accessdelegation::server {
@@ -79,6 +80,9 @@ absl::Status ValidateConfig(const Config& config) {
   }
   if (config.database_pool_size < 1 || config.database_pool_size > 256) {
     return absl::InvalidArgumentError("database_pool_size must be between 1 and 256");
+  }
+  if (config.database_acquire_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("database_acquire_timeout must be positive, such as 1s");
   }
   if (absl::Status status = ValidateMailConfig(config); !status.ok()) return status;
   if (!absl::StartsWith(config.portal_base_url, "https://") &&
@@ -359,13 +363,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config) {
   if (!mail_transport.ok()) return mail_transport.status();
 
   if (config.apply_migrations) {
-    absl::StatusOr<std::vector<int>> applied = storage::ApplyMigrations(config.database_url);
+    const std::string& migrate_url =
+        config.migrate_database_url.empty() ? config.database_url : config.migrate_database_url;
+    absl::StatusOr<std::vector<int>> applied = storage::ApplyMigrations(migrate_url);
     if (!applied.ok()) return applied.status();
     spdlog::info("database schema is current; migrations applied now: {}",
                  applied->empty() ? std::string("none") : absl::StrJoin(*applied, ", "));
   }
   absl::StatusOr<std::unique_ptr<storage::Store>> store =
-      storage::OpenPostgresStore(config.database_url, config.database_pool_size);
+      storage::OpenPostgresStore(config.database_url, config.database_pool_size,
+                                 config.database_acquire_timeout);
   if (!store.ok()) return store.status();
 
   auto authenticator = std::make_unique<Authenticator>(store->get(), *std::move(service_tokens),

@@ -17,6 +17,11 @@ struct Config {
   std::string database_url;
   // Number of database connections in the pool.
   int database_pool_size = 8;
+  // How long a call waits for a free pooled connection before it fails with UNAVAILABLE.
+  absl::Duration database_acquire_timeout = absl::Seconds(1);
+  // libpq URL of the same database as a role that owns the schema, used only to apply
+  // migrations at start-up. Empty applies them as database_url's role.
+  std::string migrate_database_url;
   // How emails leave the server: "directory" writes them to mail_dir, "smtp" sends them
   // to the relay at smtp_url.
   std::string mail_transport = "directory";

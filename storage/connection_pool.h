@@ -30,6 +30,9 @@ class ConnectionPool {
   // prepared statements. It may throw pqxx exceptions, which fail that Acquire.
   using Initializer = std::function<void(pqxx::connection&)>;
 
+  // How long Acquire waits for a lease to end unless the constructor sets otherwise.
+  static constexpr absl::Duration kDefaultAcquireTimeout = absl::Seconds(1);
+
   // Lease is the exclusive use of one pooled connection until it is destroyed.
   class Lease {
    public:
@@ -55,17 +58,18 @@ class ConnectionPool {
     bool discard_ = false;
   };
 
-  // `database_url` is a libpq URL or connection string. `max_size` must be at least 1.
-  ConnectionPool(std::string database_url, int max_size, Initializer initialize);
+  // `database_url` is a libpq URL or connection string; WithConnectionDefaults adds a
+  // connect timeout and TCP keepalives to it. `max_size` must be at least 1. Acquire waits
+  // at most `acquire_timeout` for a lease to end.
+  ConnectionPool(std::string database_url, int max_size, Initializer initialize,
+                 absl::Duration acquire_timeout = kDefaultAcquireTimeout);
   ConnectionPool(const ConnectionPool&) = delete;
   ConnectionPool& operator=(const ConnectionPool&) = delete;
 
   // Returns an idle connection, or opens one if fewer than max_size are open, or else
-  // blocks until a lease ends. UNAVAILABLE if a new connection cannot be opened; an
-  // initializer failure maps as StatusFromCurrentException does.
-  //
-  // NOTE: The wait has no timeout. Leases end when their Store call does, so it is as long
-  // as the slowest call holding a connection.
+  // blocks until a lease ends. UNAVAILABLE if a new connection cannot be opened (libpq
+  // gives up after the URL's connect_timeout) or if no lease ends within the acquire
+  // timeout; an initializer failure maps as StatusFromCurrentException does.
   absl::StatusOr<Lease> Acquire() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Usage is a snapshot of the pool's use since it was created.
@@ -86,6 +90,7 @@ class ConnectionPool {
   const std::string database_url_;
   const int max_size_;
   const Initializer initialize_;
+  const absl::Duration acquire_timeout_;
 
   mutable absl::Mutex mu_;
   absl::CondVar released_;  // Signaled when a connection is returned or closed.
@@ -95,6 +100,13 @@ class ConnectionPool {
   int64_t waits_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Duration wait_time_ ABSL_GUARDED_BY(mu_);
 };
+
+// Returns `database_url` with libpq settings that make a lost or silent database server
+// fail calls in seconds rather than hang them: connect_timeout=2 (libpq's minimum),
+// TCP keepalives every 5 seconds after 10 idle seconds, and tcp_user_timeout=10000 ms.
+// A setting that the URL already has is kept. `database_url` is a postgres:// or
+// postgresql:// URL, or a key=value connection string.
+std::string WithConnectionDefaults(const std::string& database_url);
 
 }  // namespace accessdelegation::storage
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "storage/connection_pool.h"
 #include "storage/embedded_migrations.h"
 #include "storage/pg_errors.h"
 #include "storage/store.h"
@@ -70,7 +71,7 @@ std::vector<int> MissingMigrations(pqxx::transaction_base& txn) {
 absl::StatusOr<std::vector<int>> ApplyMigrations(const std::string& database_url) {
   std::unique_ptr<pqxx::connection> connection;
   try {
-    connection = std::make_unique<pqxx::connection>(database_url);
+    connection = std::make_unique<pqxx::connection>(WithConnectionDefaults(database_url));
   } catch (const pqxx::broken_connection& error) {
     return absl::UnavailableError(
         absl::StrCat("cannot connect to the database: ", FirstLine(error.what())));

@@ -30,8 +30,12 @@ absl::Status StatusFromCurrentException(absl::string_view operation) {
     return absl::UnavailableError(absl::StrCat(
         operation, " failed: lost the database connection: ", FirstLine(error.what())));
   } catch (const pqxx::in_doubt_error&) {
-    return absl::InternalError(absl::StrCat(
-        operation, " failed: the connection broke during commit, so the outcome is unknown"));
+    // The write may or may not have committed. A retry with the same request_id returns
+    // the stored result if it did, so the caller may treat this like any lost connection.
+    return absl::UnavailableError(
+        absl::StrCat(operation,
+                     " failed: the connection broke during commit, so the outcome is unknown; "
+                     "retry with the same request_id"));
   } catch (const pqxx::sql_error& error) {
     return absl::InternalError(
         absl::StrCat(operation, " failed: database error", SqlStateSuffix(error)));

@@ -82,21 +82,24 @@ DO NOTHING
 RETURNING id::text AS id
 )sql"};
 
-// Changes nothing unless the invitation is still PENDING and unexpired at $3, so that of
-// racing accepts exactly one updates the row.
+// Changes nothing unless the invitation is still PENDING, unexpired at $3 and reached by the
+// token $4, so that of racing accepts exactly one updates the row.
 constexpr Statement kAcceptInvitation = {"accept_invitation", R"sql(
 UPDATE invitations
 SET state = 'ACCEPTED', invitee_account_id = $2::uuid, update_time = $3::timestamptz,
     version = version + 1
 WHERE id = $1::uuid AND state = 'PENDING' AND expire_time > $3::timestamptz
+  AND token_hash = $4
 RETURNING id::text AS id
 )sql"};
 
-// Changes nothing unless the invitation is still PENDING and unexpired at $2.
+// Changes nothing unless the invitation is still PENDING and unexpired at $2, and its
+// token is still $3.
 constexpr Statement kDeclineInvitation = {"decline_invitation", R"sql(
 UPDATE invitations
 SET state = 'DECLINED', update_time = $2::timestamptz, version = version + 1
 WHERE id = $1::uuid AND state = 'PENDING' AND expire_time > $2::timestamptz
+  AND token_hash = $3
 RETURNING id::text AS id
 )sql"};
 
@@ -455,8 +458,11 @@ absl::StatusOr<InvitationRecord> PostgresStore::AcceptInvitation(
       return absl::AlreadyExistsError("this account already has access to the owner's record");
     }
 
-    const pqxx::result updated = txn.exec_prepared(kAcceptInvitation.name, row->record.id,
-                                                   invitee_id, TimestampParameter(now));
+    // The token is matched again because a ResendInvitation that commits after the read
+    // above replaces it, and then the old link must no longer accept.
+    const pqxx::result updated =
+        txn.exec_prepared(kAcceptInvitation.name, row->record.id, invitee_id,
+                          TimestampParameter(now), BytesParameter(token_hash));
     if (updated.empty()) {
       // Another call changed the row after the read above, so the fresh row decides the
       // error. For a racing accept by this same account that is FAILED_PRECONDITION.
@@ -483,7 +489,8 @@ absl::StatusOr<InvitationRecord> PostgresStore::DeclineInvitation(
       return InvitationNotFoundError();
     }
     const pqxx::result updated =
-        txn.exec_prepared(kDeclineInvitation.name, row->record.id, TimestampParameter(now));
+        txn.exec_prepared(kDeclineInvitation.name, row->record.id, TimestampParameter(now),
+                          BytesParameter(token_hash));
     if (updated.empty()) return InvitationNotFoundError();
     return FinishInvitationChange(txn, actor, row->record.id, now, &row->record,
                                   "invitation.declined", compose);

@@ -42,11 +42,15 @@ void PrepareStatements(pqxx::connection& connection, std::initializer_list<State
   for (const Statement& statement : statements) connection.prepare(statement.name, statement.sql);
 }
 
-PostgresStore::PostgresStore(const std::string& database_url, int pool_size)
-    : pool_(database_url, pool_size, [](pqxx::connection& connection) {
-        PrepareAllStatements(connection);
-        PrepareStatements(connection, {kPing, kReadStats});
-      }) {}
+PostgresStore::PostgresStore(const std::string& database_url, int pool_size,
+                             absl::Duration acquire_timeout)
+    : pool_(
+          database_url, pool_size,
+          [](pqxx::connection& connection) {
+            PrepareAllStatements(connection);
+            PrepareStatements(connection, {kPing, kReadStats});
+          },
+          acquire_timeout) {}
 
 absl::Status PostgresStore::CheckSchema() {
   return Transact("checking the schema", [](pqxx::work& txn) -> absl::Status {
@@ -97,15 +101,25 @@ absl::StatusOr<StoreStats> PostgresStore::ReadStats() {
 }
 
 absl::StatusOr<std::unique_ptr<Store>> OpenPostgresStore(const std::string& database_url,
-                                                         int pool_size) {
+                                                         int pool_size,
+                                                         absl::Duration acquire_timeout) {
   if (pool_size < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("pool_size must be at least 1, got ", pool_size));
   }
-  auto store = std::make_unique<PostgresStore>(database_url, pool_size);
+  if (acquire_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat("acquire_timeout must be positive, got ",
+                                                   absl::FormatDuration(acquire_timeout)));
+  }
+  auto store = std::make_unique<PostgresStore>(database_url, pool_size, acquire_timeout);
   absl::Status schema = store->CheckSchema();
   if (!schema.ok()) return schema;
   return store;
+}
+
+absl::StatusOr<std::unique_ptr<Store>> OpenPostgresStore(const std::string& database_url,
+                                                         int pool_size) {
+  return OpenPostgresStore(database_url, pool_size, ConnectionPool::kDefaultAcquireTimeout);
 }
 
 }  // namespace accessdelegation::storage

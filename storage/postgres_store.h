@@ -26,8 +26,11 @@ namespace accessdelegation::storage {
 // postgres_grants.cc and postgres_outbox.cc, each with the statements it runs.
 class PostgresStore final : public Store {
  public:
-  // `pool_size` must be at least 1. No connection is opened until the first call.
-  PostgresStore(const std::string& database_url, int pool_size);
+  // `pool_size` must be at least 1. No connection is opened until the first call. A call
+  // that finds every connection leased waits at most `acquire_timeout` for one, then
+  // fails with UNAVAILABLE.
+  PostgresStore(const std::string& database_url, int pool_size,
+                absl::Duration acquire_timeout = ConnectionPool::kDefaultAcquireTimeout);
 
   // Returns OK when the schema has every embedded migration; FAILED_PRECONDITION with
   // the missing versions otherwise; UNAVAILABLE if the database cannot be reached.
@@ -177,6 +180,13 @@ std::invoke_result_t<Body&, pqxx::work&> PostgresStore::Transact(absl::string_vi
     return StatusFromCurrentException(operation);
   }
 }
+
+// Opens a PostgresStore as the two-argument OpenPostgresStore in storage/store.h does, but
+// a call waits at most `acquire_timeout` for a free connection before it fails with
+// UNAVAILABLE. INVALID_ARGUMENT for a pool_size below 1 or a timeout that is not positive.
+absl::StatusOr<std::unique_ptr<Store>> OpenPostgresStore(const std::string& database_url,
+                                                         int pool_size,
+                                                         absl::Duration acquire_timeout);
 
 // Statement is a prepared statement: a connection-wide name and its SQL with $n
 // parameters.

@@ -351,7 +351,8 @@ struct SweepResult {
 // takes full effect or none.
 //
 // Status codes, shared by every method: UNAVAILABLE when the database cannot be reached
-// (the pool reconnects on the next call); ABORTED on a serialization failure or deadlock
+// (the pool reconnects on the next call) or the connection broke during COMMIT, which
+// leaves the outcome unknown until a retry with the same request_id; ABORTED on a serialization failure or deadlock
 // (safe to retry); INTERNAL for anything else, with a message that contains no
 // parameter values.
 //

@@ -145,9 +145,15 @@ void E2eTest::SetUp() {
                                                   "e2e ", Sha256Hex(kServiceToken), "\n")));
   secret_key_file_ = temp_dir() / "secret.key";
 
+  // The server runs as the application role, as in production, so every test also checks
+  // that the role has each privilege the server needs.
+  absl::StatusOr<std::string> application_url = database_->ApplicationUrl();
+  ASSERT_TRUE(application_url.ok()) << application_url.status();
+
   server::Config config;
   config.listen_address = "127.0.0.1:0";
-  config.database_url = database_url();
+  config.database_url = *application_url;
+  config.migrate_database_url = database_url();
   config.database_pool_size = 8;
   config.mail_dir = mail_dir_.string();
   config.portal_base_url = kPortalBaseUrl;

@@ -462,6 +462,11 @@ std::string PostgresCluster::url() const {
   return absl::StrCat("postgresql://postgres@127.0.0.1:", port_, "/accessdelegation");
 }
 
+std::string PostgresCluster::application_url() const {
+  return absl::StrCat("postgresql://accessdelegation_server@127.0.0.1:", port_,
+                      "/accessdelegation");
+}
+
 absl::Status PostgresCluster::RunPgScript(const std::vector<std::string>& arguments) {
   std::vector<std::string> argv = {std::string(ACCESSDELEGATION_SOURCE_DIR) + "/tools/dev/pg.sh"};
   argv.insert(argv.end(), arguments.begin(), arguments.end());

@@ -216,8 +216,11 @@ class PostgresCluster {
   // Starts the stopped cluster again on the same port.
   absl::Status Start();
 
-  // URL of its database "accessdelegation".
+  // URL of its database "accessdelegation" as the superuser "postgres".
   std::string url() const;
+
+  // URL of the same database as the application login role that tools/dev/pg.sh creates.
+  std::string application_url() const;
 
  private:
   PostgresCluster(std::filesystem::path directory, int port)

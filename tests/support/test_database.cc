@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -25,7 +26,51 @@ std::string NewDatabaseName() {
   return absl::StrFormat("accessdelegation_test_%d_%d_%08x", getpid(), counter++, random());
 }
 
+// Creates the roles that tools/dev/pg.sh creates. Concurrent test processes may race to
+// create them, so a duplicate is fine.
+constexpr char kCreateRolesSql[] = R"sql(
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'accessdelegation_app') THEN
+    CREATE ROLE accessdelegation_app NOLOGIN;
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'accessdelegation_server') THEN
+    CREATE ROLE accessdelegation_server LOGIN IN ROLE accessdelegation_app;
+  END IF;
+EXCEPTION
+  WHEN duplicate_object OR unique_violation THEN NULL;
+END;
+$$
+)sql";
+
 }  // namespace
+
+std::string ReplaceUserName(const std::string& base_url, const std::string& user) {
+  const bool is_url =
+      absl::StartsWith(base_url, "postgresql://") || absl::StartsWith(base_url, "postgres://");
+  if (!is_url) return absl::StrCat(base_url, " user=", user, " password=''");
+
+  const size_t authority_start = base_url.find("://") + 3;
+  const size_t authority_end = std::min(base_url.find_first_of("/?", authority_start),
+                                        base_url.size());
+  const size_t at = base_url.find('@', authority_start);
+  const size_t host_start = (at != std::string::npos && at < authority_end) ? at + 1
+                                                                            : authority_start;
+  return absl::StrCat(base_url.substr(0, authority_start), user, "@",
+                      base_url.substr(host_start));
+}
+
+absl::StatusOr<std::string> TestDatabase::ApplicationUrl() const {
+  try {
+    pqxx::connection connection(admin_url_);
+    pqxx::nontransaction txn(connection);
+    txn.exec0(kCreateRolesSql);
+  } catch (const std::exception& error) {
+    return absl::InternalError(absl::StrCat("creating the application roles failed: ",
+                                            error.what()));
+  }
+  return ReplaceUserName(url_, kApplicationLoginRole);
+}
 
 std::string ReplaceDatabaseName(const std::string& base_url, const std::string& database_name) {
   const bool is_url =

@@ -37,6 +37,13 @@ class TestDatabase {
   // Name of the new database.
   const std::string& name() const { return name_; }
 
+  // Returns url() for the login role kApplicationLoginRole, a member of the group role
+  // accessdelegation_app that migration 0007 grants row access to. Creates both roles on
+  // the cluster if missing, as tools/dev/pg.sh does; the cluster must trust the login
+  // role without a password, as clusters made by tools/dev/pg.sh do. INTERNAL if the
+  // roles cannot be created.
+  absl::StatusOr<std::string> ApplicationUrl() const;
+
   // Drops the database WITH (FORCE), which ends any connections still open to it. A
   // failure is printed to stderr and otherwise ignored.
   ~TestDatabase();
@@ -48,6 +55,13 @@ class TestDatabase {
   std::string name_;
   std::string url_;
 };
+
+// Login role of the server in tests and development; see TestDatabase::ApplicationUrl.
+inline constexpr char kApplicationLoginRole[] = "accessdelegation_server";
+
+// Returns `base_url` with its user name replaced by `user` and any password removed.
+// `base_url` is either a postgres:// or postgresql:// URL or a key=value connection string.
+std::string ReplaceUserName(const std::string& base_url, const std::string& user);
 
 // Returns `base_url` with its database name replaced by `database_name`. `base_url` is
 // either a postgres:// or postgresql:// URL or a key=value connection string.

@@ -5,6 +5,9 @@
 # A cluster made here is for development and tests only: it trusts every connection
 # (no password) and listens on 127.0.0.1 and on a unix socket inside <dir>. Its superuser
 # is "postgres", so the URL is postgresql://postgres@127.0.0.1:<port>/accessdelegation.
+# It also has the login role "accessdelegation_server", a member of the group role
+# "accessdelegation_app" that migration 0007 grants row access to: the server runs as it
+# with --database_url and applies migrations as postgres with --migrate_database_url.
 #
 # initdb and postgres refuse to run as root. As root, this script runs them as the
 # "postgres" system user (created by Debian's postgresql package) and gives it <dir>;
@@ -147,6 +150,24 @@ create_database() {
   fi
 }
 
+# Creates the application's group role and its login role unless they exist. Roles belong
+# to the cluster, so this runs once for every database in it.
+create_roles() {
+  local port="$1"
+  "${PG_BIN}/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "${port}" -U postgres -d postgres <<'SQL'
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'accessdelegation_app') THEN
+    CREATE ROLE accessdelegation_app NOLOGIN;
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'accessdelegation_server') THEN
+    CREATE ROLE accessdelegation_server LOGIN IN ROLE accessdelegation_app;
+  END IF;
+END;
+$$;
+SQL
+}
+
 start_cluster() {
   local dir="$1" port="$2" fsync="$3"
   if [[ ! "${port}" =~ ^[0-9]+$ ]] || ((port < 1024 || port > 65535)); then
@@ -192,6 +213,7 @@ start_cluster() {
   fi
 
   create_database "${port}"
+  create_roles "${port}"
   log "ready: postgresql://postgres@127.0.0.1:${port}/${DATABASE} (log: ${real}/postgres.log)"
 }
 

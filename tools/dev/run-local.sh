@@ -59,7 +59,8 @@ EOF
 
 exec "${server}" \
   --listen_address="${LISTEN_ADDRESS}" \
-  --database_url="postgresql://postgres@127.0.0.1:${PG_PORT}/accessdelegation" \
+  --database_url="postgresql://accessdelegation_server@127.0.0.1:${PG_PORT}/accessdelegation" \
+  --migrate_database_url="postgresql://postgres@127.0.0.1:${PG_PORT}/accessdelegation" \
   --mail_dir=var/mail \
   --service_token_file=var/service-tokens \
   --secret_key_file=var/secret.key \
