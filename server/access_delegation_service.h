@@ -6,6 +6,7 @@
 #include "absl/time/time.h"
 #include "accessdelegation/v1/access_delegation.grpc.pb.h"
 #include "server/auth.h"
+#include "server/grant_view.h"
 #include "server/page_tokens.h"
 #include "server/secrets.h"
 #include "storage/store.h"
@@ -23,9 +24,12 @@ class AccessDelegationService final : public v1::AccessDelegation::Service {
     std::string portal_base_url;
   };
 
-  // `store`, `authenticator` and `secret_box` must outlive the service.
-  AccessDelegationService(storage::Store* store, const Authenticator* authenticator,
-                          const SecretBox* secret_box, Options options);
+  // `store`, `grant_view`, `authenticator` and `secret_box` must outlive the service.
+  // CheckAccess reads `grant_view`, and every write that changes a grant updates it before
+  // it replies.
+  AccessDelegationService(storage::Store* store, GrantView* grant_view,
+                          const Authenticator* authenticator, const SecretBox* secret_box,
+                          Options options);
 
   grpc::Status CreateInvitation(grpc::ServerContext* context,
                                 const v1::CreateInvitationRequest* request,
@@ -128,9 +132,16 @@ class AccessDelegationService final : public v1::AccessDelegation::Service {
                              const v1::UpdateGrantRequest& request,
                              v1::UpdateGrantResponse& response);
   absl::Status DoRevokeGrant(const grpc::ServerContext& context,
-                             const v1::RevokeGrantRequest& request);
+                             const v1::RevokeGrantRequest& request,
+                             v1::RevokeGrantResponse& response);
   absl::Status DoLeaveGrant(const grpc::ServerContext& context,
-                            const v1::LeaveGrantRequest& request);
+                            const v1::LeaveGrantRequest& request,
+                            v1::LeaveGrantResponse& response);
+
+  // Updates the grant view after a committed change to the pair's grant and returns the
+  // change's consistency token; empty if the position could not be read.
+  std::string FinishGrantChange(const grpc::ServerContext& context, const std::string& owner_id,
+                                const std::string& delegate_id);
   absl::Status DoListDelegatedAccess(const grpc::ServerContext& context,
                                      const v1::ListDelegatedAccessRequest& request,
                                      v1::ListDelegatedAccessResponse& response);
@@ -139,6 +150,7 @@ class AccessDelegationService final : public v1::AccessDelegation::Service {
                              v1::CheckAccessResponse& response);
 
   storage::Store* const store_;
+  GrantView* const grant_view_;
   const Authenticator* const authenticator_;
   const SecretBox* const secret_box_;
   const PageTokens page_tokens_;

@@ -20,9 +20,14 @@ constexpr char kBadCredentialsMessage[] = "email or password is incorrect";
 
 }  // namespace
 
-AccountsService::AccountsService(storage::Store* store, const Authenticator* authenticator,
-                                 Options options)
-    : store_(store), authenticator_(authenticator), options_(std::move(options)) {
+AccountsService::AccountsService(storage::Store* store, GrantView* grant_view,
+                                 PasswordHasher* password_hasher,
+                                 const Authenticator* authenticator, Options options)
+    : store_(store),
+      grant_view_(grant_view),
+      password_hasher_(password_hasher),
+      authenticator_(authenticator),
+      options_(std::move(options)) {
   absl::StatusOr<std::string> decoy = HashPassword(NewToken());
   if (decoy.ok()) decoy_password_hash_ = *std::move(decoy);
 }
@@ -64,7 +69,7 @@ absl::Status AccountsService::DoCreateAccount(const grpc::ServerContext& context
   absl::StatusOr<Profile> profile = CheckProfile(request.password(), request.first_name(),
                                                  request.last_name(), request.phone_number());
   if (!profile.ok()) return profile.status();
-  absl::StatusOr<std::string> password_hash = HashPassword(request.password());
+  absl::StatusOr<std::string> password_hash = password_hasher_->Hash(request.password());
   if (!password_hash.ok()) return password_hash.status();
 
   storage::NewAccount account = profile->ToNewAccount(*std::move(password_hash));
@@ -104,7 +109,7 @@ absl::Status AccountsService::DoSignUp(const grpc::ServerContext& context,
   if (!lookup.ok()) {
     return RewordStatus(lookup.status(), absl::StatusCode::kNotFound, kDeadInvitationMessage);
   }
-  absl::StatusOr<std::string> password_hash = HashPassword(request.password());
+  absl::StatusOr<std::string> password_hash = password_hasher_->Hash(request.password());
   if (!password_hash.ok()) return password_hash.status();
 
   const storage::NewAccount account = profile->ToNewAccount(*std::move(password_hash));
@@ -142,11 +147,15 @@ absl::Status AccountsService::DoSignIn(const grpc::ServerContext& context,
   absl::StatusOr<storage::Credentials> credentials =
       store_->FindCredentials(NormalizeEmail(request.email()));
   if (absl::IsNotFound(credentials.status())) {
-    VerifyPassword(request.password(), decoy_password_hash_);
+    absl::StatusOr<bool> decoy = password_hasher_->Verify(request.password(), decoy_password_hash_);
+    if (!decoy.ok()) return decoy.status();
     return absl::UnauthenticatedError(kBadCredentialsMessage);
   }
   if (!credentials.ok()) return credentials.status();
-  if (!VerifyPassword(request.password(), credentials->password_hash)) {
+  absl::StatusOr<bool> matches =
+      password_hasher_->Verify(request.password(), credentials->password_hash);
+  if (!matches.ok()) return matches.status();
+  if (!*matches) {
     AnnotateCall(context, "account_id", credentials->account_id);
     AnnotateCall(context, "outcome", "wrong password");
     RecordSignIn(context, credentials->account_id, "account.sign_in_failed");
@@ -223,12 +232,16 @@ absl::Status AccountsService::DoChangePassword(const grpc::ServerContext& contex
   absl::StatusOr<storage::Credentials> credentials =
       store_->FindCredentialsById(caller->account_id);
   if (!credentials.ok()) return credentials.status();
-  if (request.current_password().size() > kMaxPasswordBytes ||
-      !VerifyPassword(request.current_password(), credentials->password_hash)) {
+  absl::StatusOr<bool> matches = false;
+  if (request.current_password().size() <= kMaxPasswordBytes) {
+    matches = password_hasher_->Verify(request.current_password(), credentials->password_hash);
+    if (!matches.ok()) return matches.status();
+  }
+  if (!*matches) {
     AnnotateCall(context, "outcome", "wrong current password");
     return absl::PermissionDeniedError("current_password is incorrect");
   }
-  absl::StatusOr<std::string> password_hash = HashPassword(request.new_password());
+  absl::StatusOr<std::string> password_hash = password_hasher_->Hash(request.new_password());
   if (!password_hash.ok()) return password_hash.status();
 
   absl::StatusOr<int> ended = store_->ChangePassword(
@@ -278,6 +291,17 @@ absl::Status AccountsService::DoDeleteAccount(const grpc::ServerContext& context
   }
   response.set_revoked_grant_count(deletion->revoked_grants);
   response.set_canceled_invitation_count(deletion->canceled_invitations);
+
+  absl::StatusOr<uint64_t> position = store_->CurrentWalPosition();
+  if (!position.ok()) {
+    // The deletion is committed, so the call succeeds, without a token.
+    spdlog::warn("request {}: reading the WAL position after deleting account {} failed: {}",
+                 RequestIdOf(context), account_id, position.status().ToString());
+    grant_view_->InvalidateAccountWithGrants(account_id, std::nullopt);
+    return absl::OkStatus();
+  }
+  grant_view_->InvalidateAccountWithGrants(account_id, *position);
+  response.set_consistency_token(RenderConsistencyToken(*position));
   return absl::OkStatus();
 }
 

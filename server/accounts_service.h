@@ -6,6 +6,8 @@
 #include "absl/time/time.h"
 #include "accessdelegation/v1/accounts.grpc.pb.h"
 #include "server/auth.h"
+#include "server/grant_view.h"
+#include "server/password_hasher.h"
 #include "storage/store.h"
 
 namespace accessdelegation::server {
@@ -20,8 +22,11 @@ class AccountsService final : public v1::Accounts::Service {
     std::string default_phone_region;
   };
 
-  // `store` and `authenticator` must outlive the service.
-  AccountsService(storage::Store* store, const Authenticator* authenticator, Options options);
+  // `store`, `grant_view`, `password_hasher` and `authenticator` must outlive the
+  // service. DeleteAccount updates `grant_view` before it replies; every password hash
+  // and check runs on `password_hasher`, so these calls may fail with RESOURCE_EXHAUSTED.
+  AccountsService(storage::Store* store, GrantView* grant_view, PasswordHasher* password_hasher,
+                  const Authenticator* authenticator, Options options);
 
   grpc::Status CreateAccount(grpc::ServerContext* context, const v1::CreateAccountRequest* request,
                              v1::CreateAccountResponse* response) override;
@@ -79,6 +84,8 @@ class AccountsService final : public v1::Accounts::Service {
                     const std::string& action);
 
   storage::Store* const store_;
+  GrantView* const grant_view_;
+  PasswordHasher* const password_hasher_;
   const Authenticator* const authenticator_;
   const Options options_;
   // Checked against when the email is unknown, so that a sign-in costs the same time
