@@ -1,6 +1,7 @@
 #include "storage/change_listener.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -23,6 +24,13 @@ namespace {
 
 constexpr absl::Duration kMinReconnectDelay = absl::Milliseconds(50);
 constexpr absl::Duration kMaxReconnectDelay = absl::Seconds(2);
+
+// After this many notifications the listener returns freed memory to the system. A burst
+// of changes, such as a bulk load of a million grants, arrives while a fence waits for its
+// result, and libpq keeps every notification of it in memory until the result is in. The
+// freed blocks would otherwise stay in the process (about 130 MB for a million changes,
+// measured with glibc 2.36).
+constexpr int kTrimAfterNotifications = 10000;
 
 // Reads the WAL insert position and queues the fence notification in one autocommit
 // transaction. The position is read before the notification enters the queue, which
@@ -116,6 +124,7 @@ void ChangeListener::Run() {
   int64_t fence_sequence = 0;
   // Whether a change arrived after the pending fence read its position.
   bool changed_during_fence = false;
+  int notifications_since_trim = 0;
   absl::Time next_fence = absl::InfinitePast();
 
   while (!stopping_.load()) {
@@ -129,6 +138,7 @@ void ChangeListener::Run() {
         session->changes = std::make_unique<Receiver>(
             *session->connection, kChangeChannel,
             [&](const std::string& payload) {
+              ++notifications_since_trim;
               if (Dispatch(handlers_, payload)) changed_during_fence = true;
             });
         session->fences = std::make_unique<Receiver>(
@@ -174,6 +184,10 @@ void ChangeListener::Run() {
       }
       session->connection->get_notifs();
       if (!session->connection->is_open()) throw pqxx::broken_connection("connection closed");
+      if (notifications_since_trim >= kTrimAfterNotifications) {
+        malloc_trim(0);
+        notifications_since_trim = 0;
+      }
     } catch (...) {
       if (stopping_.load()) break;
       session.reset();
