@@ -1,5 +1,7 @@
 #include "server/access_delegation_service.h"
 
+#include <spdlog/spdlog.h>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -157,11 +159,12 @@ void FillGrant(const storage::GrantRecord& record, v1::Grant* grant) {
 
 }  // namespace
 
-AccessDelegationService::AccessDelegationService(storage::Store* store,
+AccessDelegationService::AccessDelegationService(storage::Store* store, GrantView* grant_view,
                                                  const Authenticator* authenticator,
                                                  const SecretBox* secret_box, Options options,
                                                  PeerThrottle* token_peers)
     : store_(store),
+      grant_view_(grant_view),
       authenticator_(authenticator),
       secret_box_(secret_box),
       page_tokens_(*secret_box),
@@ -513,6 +516,8 @@ absl::Status AccessDelegationService::DoConfirmInvitation(
   AnnotateCall(context, "grant_id", confirmation->grant.id);
   FillInvitation(confirmation->invitation, response.mutable_invitation());
   FillGrant(confirmation->grant, response.mutable_grant());
+  response.set_consistency_token(FinishGrantChange(context, confirmation->grant.owner_account_id,
+                                                   confirmation->grant.delegate_account_id));
   return absl::OkStatus();
 }
 
@@ -748,17 +753,20 @@ absl::Status AccessDelegationService::DoUpdateGrant(const grpc::ServerContext& c
   if (!updated.ok()) return RewordGrantChangeStatus(updated.status());
   AnnotateCall(context, "grant_id", updated->id);
   FillGrant(*updated, response.mutable_grant());
+  response.set_consistency_token(
+      FinishGrantChange(context, updated->owner_account_id, updated->delegate_account_id));
   return absl::OkStatus();
 }
 
 grpc::Status AccessDelegationService::RevokeGrant(grpc::ServerContext* context,
                                                   const v1::RevokeGrantRequest* request,
                                                   v1::RevokeGrantResponse* response) {
-  return CompleteRpc(*context, "RevokeGrant", DoRevokeGrant(*context, *request));
+  return CompleteRpc(*context, "RevokeGrant", DoRevokeGrant(*context, *request, *response));
 }
 
 absl::Status AccessDelegationService::DoRevokeGrant(const grpc::ServerContext& context,
-                                                    const v1::RevokeGrantRequest& request) {
+                                                    const v1::RevokeGrantRequest& request,
+                                                    v1::RevokeGrantResponse& response) {
   absl::StatusOr<OwnerChange> change =
       AuthorizeOwnerChange(context, request.owner_account_id(), "grant_id", request.grant_id(),
                            request.etag(), request.request_id());
@@ -772,17 +780,20 @@ absl::Status AccessDelegationService::DoRevokeGrant(const grpc::ServerContext& c
       IdempotencyFor(IdempotencyScope(change->call.caller), "RevokeGrant", request));
   if (!revoked.ok()) return RewordGrantChangeStatus(revoked.status());
   AnnotateCall(context, "grant_id", request.grant_id());
+  response.set_consistency_token(
+      FinishGrantChange(context, revoked->owner_account_id, revoked->delegate_account_id));
   return absl::OkStatus();
 }
 
 grpc::Status AccessDelegationService::LeaveGrant(grpc::ServerContext* context,
                                                  const v1::LeaveGrantRequest* request,
                                                  v1::LeaveGrantResponse* response) {
-  return CompleteRpc(*context, "LeaveGrant", DoLeaveGrant(*context, *request));
+  return CompleteRpc(*context, "LeaveGrant", DoLeaveGrant(*context, *request, *response));
 }
 
 absl::Status AccessDelegationService::DoLeaveGrant(const grpc::ServerContext& context,
-                                                   const v1::LeaveGrantRequest& request) {
+                                                   const v1::LeaveGrantRequest& request,
+                                                   v1::LeaveGrantResponse& response) {
   absl::StatusOr<Caller> caller = authenticator_->RequireSession(context);
   if (!caller.ok()) return caller.status();
   if (absl::Status status = ValidateUuid("grant_id", request.grant_id()); !status.ok()) {
@@ -800,7 +811,26 @@ absl::Status AccessDelegationService::DoLeaveGrant(const grpc::ServerContext& co
       IdempotencyFor(IdempotencyScope(*caller), "LeaveGrant", request));
   if (!left.ok()) return RewordGrantChangeStatus(left.status());
   AnnotateCall(context, "grant_id", request.grant_id());
+  response.set_consistency_token(
+      FinishGrantChange(context, left->owner_account_id, left->delegate_account_id));
   return absl::OkStatus();
+}
+
+std::string AccessDelegationService::FinishGrantChange(const grpc::ServerContext& context,
+                                                       const std::string& owner_id,
+                                                       const std::string& delegate_id) {
+  absl::StatusOr<uint64_t> position = store_->CurrentWalPosition();
+  if (!position.ok()) {
+    // The change is committed, so the call succeeds; the view drops the pair as it does
+    // for another server's change, and the caller gets no token.
+    spdlog::warn("request {}: reading the WAL position after a change of grant {} -> {} "
+                 "failed: {}",
+                 RequestIdOf(context), owner_id, delegate_id, position.status().ToString());
+    grant_view_->OnGrantChange(owner_id, delegate_id);
+    return "";
+  }
+  grant_view_->InvalidateGrant(owner_id, delegate_id, *position);
+  return RenderConsistencyToken(*position);
 }
 
 grpc::Status AccessDelegationService::CheckAccess(grpc::ServerContext* context,
@@ -826,35 +856,42 @@ absl::Status AccessDelegationService::DoCheckAccess(const grpc::ServerContext& c
     return status;
   }
 
+  absl::StatusOr<uint64_t> min_position =
+      ParseConsistencyToken("consistency_token", request.consistency_token());
+  if (!min_position.ok()) return min_position.status();
+
   if (absl::AsciiStrToLower(request.account_id()) ==
       absl::AsciiStrToLower(request.owner_account_id())) {
-    absl::StatusOr<storage::AccountRecord> owner = store_->GetAccount(request.owner_account_id());
-    if (absl::IsNotFound(owner.status())) {
-      response.set_allowed(false);
-      response.set_reason(v1::CheckAccessResponse::REASON_NO_GRANT);
-      return absl::OkStatus();
-    }
+    absl::StatusOr<GrantView::AccountAnswer> owner =
+        grant_view_->FindAccount(request.owner_account_id(), *min_position);
     if (!owner.ok()) return owner.status();
-    response.set_allowed(true);
-    response.set_reason(v1::CheckAccessResponse::REASON_OWNER);
+    response.set_allowed(owner->exists);
+    response.set_reason(owner->exists ? v1::CheckAccessResponse::REASON_OWNER
+                                      : v1::CheckAccessResponse::REASON_NO_GRANT);
+    if (owner->position > 0) {
+      response.set_consistency_token(RenderConsistencyToken(owner->position));
+    }
     return absl::OkStatus();
   }
 
-  absl::StatusOr<std::optional<storage::GrantRecord>> grant =
-      store_->FindGrant(request.owner_account_id(), request.account_id());
-  if (!grant.ok()) return grant.status();
-  if (!grant->has_value()) {
+  absl::StatusOr<GrantView::GrantAnswer> answer = grant_view_->FindGrant(
+      request.owner_account_id(), request.account_id(), *min_position, absl::Now());
+  if (!answer.ok()) return answer.status();
+  if (answer->position > 0) {
+    response.set_consistency_token(RenderConsistencyToken(answer->position));
+  }
+  if (!answer->grant.has_value()) {
     response.set_allowed(false);
     response.set_reason(v1::CheckAccessResponse::REASON_NO_GRANT);
     return absl::OkStatus();
   }
-  const storage::GrantRecord& record = **grant;
-  const bool allowed = LevelGrants(record.access_level, request.permission());
+  const GrantView::Grant& grant = *answer->grant;
+  const bool allowed = LevelGrants(grant.access_level, request.permission());
   response.set_allowed(allowed);
   response.set_reason(allowed ? v1::CheckAccessResponse::REASON_GRANT
                               : v1::CheckAccessResponse::REASON_LEVEL_EXCLUDES_PERMISSION);
-  response.set_access_level(record.access_level);
-  response.set_grant_id(record.id);
+  response.set_access_level(grant.access_level);
+  response.set_grant_id(grant.id);
   return absl::OkStatus();
 }
 

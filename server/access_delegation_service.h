@@ -6,6 +6,7 @@
 #include "absl/time/time.h"
 #include "accessdelegation/v1/access_delegation.grpc.pb.h"
 #include "server/auth.h"
+#include "server/grant_view.h"
 #include "server/page_tokens.h"
 #include "server/peer_throttle.h"
 #include "server/secrets.h"
@@ -25,11 +26,13 @@ class AccessDelegationService final : public v1::AccessDelegation::Service {
     int invitations_per_owner_per_day = 0;  // 0 for no limit.
   };
 
-  // `store`, `authenticator`, `secret_box` and `token_peers` must outlive the service.
-  // `token_peers` counts, per peer address, invitation tokens that find no live
-  // invitation.
-  AccessDelegationService(storage::Store* store, const Authenticator* authenticator,
-                          const SecretBox* secret_box, Options options, PeerThrottle* token_peers);
+  // `store`, `grant_view`, `authenticator`, `secret_box` and `token_peers` must outlive
+  // the service. CheckAccess reads `grant_view`, and every write that changes a grant
+  // updates it before it replies. `token_peers` counts, per peer address, invitation
+  // tokens that find no live invitation.
+  AccessDelegationService(storage::Store* store, GrantView* grant_view,
+                          const Authenticator* authenticator, const SecretBox* secret_box,
+                          Options options, PeerThrottle* token_peers);
 
   grpc::Status CreateInvitation(grpc::ServerContext* context,
                                 const v1::CreateInvitationRequest* request,
@@ -142,9 +145,16 @@ class AccessDelegationService final : public v1::AccessDelegation::Service {
                              const v1::UpdateGrantRequest& request,
                              v1::UpdateGrantResponse& response);
   absl::Status DoRevokeGrant(const grpc::ServerContext& context,
-                             const v1::RevokeGrantRequest& request);
+                             const v1::RevokeGrantRequest& request,
+                             v1::RevokeGrantResponse& response);
   absl::Status DoLeaveGrant(const grpc::ServerContext& context,
-                            const v1::LeaveGrantRequest& request);
+                            const v1::LeaveGrantRequest& request,
+                            v1::LeaveGrantResponse& response);
+
+  // Updates the grant view after a committed change to the pair's grant and returns the
+  // change's consistency token; empty if the position could not be read.
+  std::string FinishGrantChange(const grpc::ServerContext& context, const std::string& owner_id,
+                                const std::string& delegate_id);
   absl::Status DoListDelegatedAccess(const grpc::ServerContext& context,
                                      const v1::ListDelegatedAccessRequest& request,
                                      v1::ListDelegatedAccessResponse& response);
@@ -153,6 +163,7 @@ class AccessDelegationService final : public v1::AccessDelegation::Service {
                              v1::CheckAccessResponse& response);
 
   storage::Store* const store_;
+  GrantView* const grant_view_;
   const Authenticator* const authenticator_;
   const SecretBox* const secret_box_;
   const PageTokens page_tokens_;

@@ -21,10 +21,13 @@ constexpr char kBadCredentialsMessage[] = "email or password is incorrect";
 
 }  // namespace
 
-AccountsService::AccountsService(storage::Store* store, const Authenticator* authenticator,
-                                 Options options, PeerThrottle* sign_in_peers,
-                                 PeerThrottle* token_peers)
+AccountsService::AccountsService(storage::Store* store, GrantView* grant_view,
+                                 PasswordHasher* password_hasher,
+                                 const Authenticator* authenticator, Options options,
+                                 PeerThrottle* sign_in_peers, PeerThrottle* token_peers)
     : store_(store),
+      grant_view_(grant_view),
+      password_hasher_(password_hasher),
       authenticator_(authenticator),
       options_(std::move(options)),
       sign_in_peers_(sign_in_peers),
@@ -70,7 +73,7 @@ absl::Status AccountsService::DoCreateAccount(const grpc::ServerContext& context
   absl::StatusOr<Profile> profile = CheckProfile(request.password(), request.first_name(),
                                                  request.last_name(), request.phone_number());
   if (!profile.ok()) return profile.status();
-  absl::StatusOr<std::string> password_hash = HashPassword(request.password());
+  absl::StatusOr<std::string> password_hash = password_hasher_->Hash(request.password());
   if (!password_hash.ok()) return password_hash.status();
 
   storage::NewAccount account = profile->ToNewAccount(*std::move(password_hash));
@@ -114,7 +117,7 @@ absl::Status AccountsService::DoSignUp(const grpc::ServerContext& context,
     return absl::NotFoundError(kDeadInvitationMessage);
   }
   if (!lookup.ok()) return lookup.status();
-  absl::StatusOr<std::string> password_hash = HashPassword(request.password());
+  absl::StatusOr<std::string> password_hash = password_hasher_->Hash(request.password());
   if (!password_hash.ok()) return password_hash.status();
 
   const storage::NewAccount account = profile->ToNewAccount(*std::move(password_hash));
@@ -167,10 +170,11 @@ absl::Status AccountsService::DoSignIn(const grpc::ServerContext& context,
   // An unknown email is checked against the decoy hash, so that it costs the same time
   // and returns the same status as a wrong password.
   const std::optional<storage::Credentials>& credentials = attempt->credentials;
-  const bool verified =
-      VerifyPassword(request.password(),
-                     credentials.has_value() ? credentials->password_hash : decoy_password_hash_);
-  if (!credentials.has_value() || !verified) {
+  absl::StatusOr<bool> verified = password_hasher_->Verify(
+      request.password(),
+      credentials.has_value() ? credentials->password_hash : decoy_password_hash_);
+  if (!verified.ok()) return verified.status();
+  if (!credentials.has_value() || !*verified) {
     return RejectSignIn(context, peer, credentials.has_value() ? credentials->account_id : "",
                         *attempt);
   }
@@ -265,12 +269,16 @@ absl::Status AccountsService::DoChangePassword(const grpc::ServerContext& contex
   absl::StatusOr<storage::Credentials> credentials =
       store_->FindCredentialsById(caller->account_id);
   if (!credentials.ok()) return credentials.status();
-  if (request.current_password().size() > kMaxPasswordBytes ||
-      !VerifyPassword(request.current_password(), credentials->password_hash)) {
+  absl::StatusOr<bool> matches = false;
+  if (request.current_password().size() <= kMaxPasswordBytes) {
+    matches = password_hasher_->Verify(request.current_password(), credentials->password_hash);
+    if (!matches.ok()) return matches.status();
+  }
+  if (!*matches) {
     AnnotateCall(context, "outcome", "wrong current password");
     return absl::PermissionDeniedError("current_password is incorrect");
   }
-  absl::StatusOr<std::string> password_hash = HashPassword(request.new_password());
+  absl::StatusOr<std::string> password_hash = password_hasher_->Hash(request.new_password());
   if (!password_hash.ok()) return password_hash.status();
 
   absl::StatusOr<int> ended = store_->ChangePassword(
@@ -320,6 +328,17 @@ absl::Status AccountsService::DoDeleteAccount(const grpc::ServerContext& context
   }
   response.set_revoked_grant_count(deletion->revoked_grants);
   response.set_canceled_invitation_count(deletion->canceled_invitations);
+
+  absl::StatusOr<uint64_t> position = store_->CurrentWalPosition();
+  if (!position.ok()) {
+    // The deletion is committed, so the call succeeds, without a token.
+    spdlog::warn("request {}: reading the WAL position after deleting account {} failed: {}",
+                 RequestIdOf(context), account_id, position.status().ToString());
+    grant_view_->InvalidateAccountWithGrants(account_id, std::nullopt);
+    return absl::OkStatus();
+  }
+  grant_view_->InvalidateAccountWithGrants(account_id, *position);
+  response.set_consistency_token(RenderConsistencyToken(*position));
   return absl::OkStatus();
 }
 

@@ -6,6 +6,8 @@
 #include "absl/time/time.h"
 #include "accessdelegation/v1/accounts.grpc.pb.h"
 #include "server/auth.h"
+#include "server/grant_view.h"
+#include "server/password_hasher.h"
 #include "server/peer_throttle.h"
 #include "storage/store.h"
 
@@ -22,10 +24,13 @@ class AccountsService final : public v1::Accounts::Service {
     storage::SignInPolicy sign_in_policy;  // Delays and lockout per email.
   };
 
-  // `store`, `authenticator` and the throttles must outlive the service. `sign_in_peers`
-  // counts failed sign-ins per peer address, `token_peers` invitation tokens that find no
-  // live invitation.
-  AccountsService(storage::Store* store, const Authenticator* authenticator, Options options,
+  // `store`, `grant_view`, `password_hasher`, `authenticator` and the throttles must
+  // outlive the service. DeleteAccount updates `grant_view` before it replies; every
+  // password hash and check runs on `password_hasher`, so these calls may fail with
+  // RESOURCE_EXHAUSTED. `sign_in_peers` counts failed sign-ins per peer address,
+  // `token_peers` invitation tokens that find no live invitation.
+  AccountsService(storage::Store* store, GrantView* grant_view, PasswordHasher* password_hasher,
+                  const Authenticator* authenticator, Options options,
                   PeerThrottle* sign_in_peers, PeerThrottle* token_peers);
 
   grpc::Status CreateAccount(grpc::ServerContext* context, const v1::CreateAccountRequest* request,
@@ -89,6 +94,8 @@ class AccountsService final : public v1::Accounts::Service {
                     const std::string& action);
 
   storage::Store* const store_;
+  GrantView* const grant_view_;
+  PasswordHasher* const password_hasher_;
   const Authenticator* const authenticator_;
   const Options options_;
   PeerThrottle* const sign_in_peers_;

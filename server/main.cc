@@ -35,6 +35,17 @@ ABSL_FLAG(std::string, migrate_database_url, "",
           "PostgreSQL URL of the same database as the role that owns the schema, used only "
           "to apply migrations; then --database_url may name a role with fewer privileges. "
           "Empty applies migrations as the --database_url role.");
+ABSL_FLAG(std::string, read_database_url, "",
+          "libpq URL of a streaming-replication standby of --database_url that checks read "
+          "from; empty reads the primary.");
+ABSL_FLAG(int, password_hash_threads, accessdelegation::server::DefaultPasswordHashThreads(),
+          "Threads that hash and check passwords; the default is half the hardware threads.");
+ABSL_FLAG(int, password_hash_queue, 64,
+          "Password hashes and checks that may wait for a thread before further sign-ins "
+          "fail with RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int64_t, grant_cache_entries, 1 << 20,
+          "Maximum entries of the in-memory grant view behind CheckAccess, about 100 bytes "
+          "each.");
 ABSL_FLAG(std::string, mail_transport, "directory",
           "How emails leave the server: directory (files in --mail_dir) or smtp (the relay at "
           "--smtp_url).");
@@ -176,6 +187,10 @@ accessdelegation::server::Config ConfigFromFlags() {
   config.database_pool_size = absl::GetFlag(FLAGS_database_pool_size);
   config.database_acquire_timeout = absl::GetFlag(FLAGS_database_acquire_timeout);
   config.migrate_database_url = absl::GetFlag(FLAGS_migrate_database_url);
+  config.read_database_url = absl::GetFlag(FLAGS_read_database_url);
+  config.grant_cache_entries = absl::GetFlag(FLAGS_grant_cache_entries);
+  config.password_hash_threads = absl::GetFlag(FLAGS_password_hash_threads);
+  config.password_hash_queue = absl::GetFlag(FLAGS_password_hash_queue);
   config.mail_transport = absl::GetFlag(FLAGS_mail_transport);
   config.mail_dir = absl::GetFlag(FLAGS_mail_dir);
   config.smtp_url = absl::GetFlag(FLAGS_smtp_url);

@@ -7,6 +7,7 @@
 #include <grpcpp/server_builder.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -23,12 +24,15 @@
 #include "server/auth.h"
 #include "server/call_interceptor.h"
 #include "server/grant_sweeper.h"
+#include "server/grant_view.h"
 #include "server/mail_deliverer.h"
 #include "server/mail_transport.h"
 #include "server/metrics.h"
 #include "server/operations_service.h"
+#include "server/password_hasher.h"
 #include "server/peer_throttle.h"
 #include "server/secrets.h"
+#include "storage/change_listener.h"
 #include "storage/postgres_store.h"
 #include "storage/store.h"
 
@@ -83,6 +87,15 @@ absl::Status ValidateConfig(const Config& config) {
   }
   if (config.database_acquire_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("database_acquire_timeout must be positive, such as 1s");
+  }
+  if (config.password_hash_threads < 1 || config.password_hash_queue < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("password_hash_threads and password_hash_queue must be at least 1, got ",
+                     config.password_hash_threads, " and ", config.password_hash_queue));
+  }
+  if (config.grant_cache_entries < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("grant_cache_entries must be at least 1, got ",
+                                                   config.grant_cache_entries));
   }
   if (absl::Status status = ValidateMailConfig(config); !status.ok()) return status;
   if (!absl::StartsWith(config.portal_base_url, "https://") &&
@@ -180,24 +193,66 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> BuildCredentials(const 
   return grpc::SslServerCredentials(options);
 }
 
+PasswordHasher::Options PasswordHasherOptions(const Config& config) {
+  PasswordHasher::Options options;
+  options.threads = config.password_hash_threads;
+  options.max_queued = config.password_hash_queue;
+  return options;
+}
+
+GrantView::Options GrantViewOptions(const Config& config) {
+  GrantView::Options options;
+  options.max_entries = static_cast<size_t>(config.grant_cache_entries);
+  return options;
+}
+
+// Feeds the listener's notifications to `view` and logs connection changes.
+storage::ChangeListener::Handlers ListenerHandlers(GrantView& view) {
+  storage::ChangeListener::Handlers handlers;
+  handlers.on_grant_change = [&view](const std::string& owner_id, const std::string& delegate_id) {
+    view.OnGrantChange(owner_id, delegate_id);
+  };
+  handlers.on_account_change = [&view](const std::string& account_id) {
+    view.OnAccountChange(account_id);
+  };
+  handlers.on_reset = [&view](const absl::Status& status) {
+    if (status.ok()) {
+      spdlog::info("listening for grant changes; the grant view starts empty");
+    } else {
+      spdlog::warn("listening for grant changes failed, so checks read the database until "
+                   "the listener reconnects: {}",
+                   status.ToString());
+    }
+    view.OnListenerReset(status);
+  };
+  handlers.on_position = [&view](uint64_t position, bool covers_handled) {
+    view.OnPosition(position, covers_handled);
+  };
+  return handlers;
+}
+
 class ServerImpl final : public Server {
  public:
-  ServerImpl(std::unique_ptr<storage::Store> store, std::unique_ptr<SecretBox> secret_box,
-             std::unique_ptr<Authenticator> authenticator,
+  ServerImpl(std::unique_ptr<storage::Store> store, std::unique_ptr<storage::Store> read_store,
+             std::unique_ptr<SecretBox> secret_box, std::unique_ptr<Authenticator> authenticator,
              std::unique_ptr<MailTransport> mail_transport, std::string page_token_key,
              const Config& config)
       : config_(config),
         store_(std::move(store)),
+        read_store_(std::move(read_store)),
+        grant_view_(store_.get(), read_store_.get(), GrantViewOptions(config)),
+        change_listener_(config.database_url, ListenerHandlers(grant_view_)),
+        password_hasher_(PasswordHasherOptions(config)),
         secret_box_(std::move(secret_box)),
         authenticator_(std::move(authenticator)),
         sign_in_peers_("failed sign-ins", config.peer_sign_in_failure_limit,
                        config.peer_limit_window),
         token_peers_("unknown or dead invitation tokens", config.peer_token_failure_limit,
                      config.peer_limit_window),
-        accounts_(store_.get(), authenticator_.get(), AccountsOptions(config), &sign_in_peers_,
-                  &token_peers_),
+        accounts_(store_.get(), &grant_view_, &password_hasher_, authenticator_.get(),
+                  AccountsOptions(config), &sign_in_peers_, &token_peers_),
         access_delegation_(
-            store_.get(), authenticator_.get(), secret_box_.get(),
+            store_.get(), &grant_view_, authenticator_.get(), secret_box_.get(),
             {config.invitation_ttl, config.portal_base_url, config.invitations_per_owner_per_day},
             &token_peers_),
         access_history_(store_.get(), authenticator_.get(),
@@ -205,7 +260,9 @@ class ServerImpl final : public Server {
         operations_(store_.get(), authenticator_.get(), std::move(page_token_key)),
         deliverer_(store_.get(), secret_box_.get(), std::move(mail_transport), config.mail_from,
                    config.outbox_poll_interval, MailRetryPolicy(config), &metrics_),
-        grant_sweeper_(store_.get(), config.portal_base_url, kGrantSweepInterval) {}
+        grant_sweeper_(store_.get(), config.portal_base_url, kGrantSweepInterval) {
+    grant_view_.SetFenceRequester([this] { change_listener_.RequestFence(); });
+  }
 
   ~ServerImpl() override {
     Shutdown(absl::ZeroDuration());
@@ -314,6 +371,11 @@ class ServerImpl final : public Server {
   const Config config_;
   Metrics metrics_;
   std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<storage::Store> read_store_;  // Null without read_database_url.
+  GrantView grant_view_;
+  // Declared after grant_view_, so that it stops before the view it feeds is destroyed.
+  storage::ChangeListener change_listener_;
+  PasswordHasher password_hasher_;
   std::unique_ptr<SecretBox> secret_box_;
   std::unique_ptr<Authenticator> authenticator_;
   PeerThrottle sign_in_peers_;
@@ -336,6 +398,10 @@ class ServerImpl final : public Server {
 };
 
 }  // namespace
+
+int DefaultPasswordHashThreads() {
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / 2);
+}
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config) {
   if (absl::Status status = ValidateConfig(config); !status.ok()) return status;
@@ -374,12 +440,20 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config) {
       storage::OpenPostgresStore(config.database_url, config.database_pool_size,
                                  config.database_acquire_timeout);
   if (!store.ok()) return store.status();
+  std::unique_ptr<storage::Store> read_store;
+  if (!config.read_database_url.empty()) {
+    absl::StatusOr<std::unique_ptr<storage::Store>> standby =
+        storage::OpenPostgresStore(config.read_database_url, config.database_pool_size,
+                                   config.database_acquire_timeout);
+    if (!standby.ok()) return standby.status();
+    read_store = *std::move(standby);
+  }
 
   auto authenticator = std::make_unique<Authenticator>(store->get(), *std::move(service_tokens),
                                                        !config.tls_client_ca_file.empty(),
                                                        config.session_idle_timeout);
   auto server = std::make_unique<ServerImpl>(
-      *std::move(store), std::make_unique<SecretBox>(*std::move(secret_box)),
+      *std::move(store), std::move(read_store), std::make_unique<SecretBox>(*std::move(secret_box)),
       std::move(authenticator), *std::move(mail_transport), *std::move(page_token_key), config);
   if (absl::Status status = server->Listen(*std::move(credentials)); !status.ok()) return status;
   spdlog::info("serving on {} (port {}, {}{}), {} service token(s), mail to {}, metrics {}",

@@ -1,6 +1,7 @@
 #ifndef ACCESSDELEGATION_SERVER_SERVER_H_
 #define ACCESSDELEGATION_SERVER_SERVER_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -8,6 +9,10 @@
 #include "absl/time/time.h"
 
 namespace accessdelegation::server {
+
+// Returns half the hardware threads, at least 1: password hashing then leaves the other
+// half to checks and the database even at full sign-in load.
+int DefaultPasswordHashThreads();
 
 // Config contains every setting of a server instance. The binary fills it from flags.
 struct Config {
@@ -22,6 +27,19 @@ struct Config {
   // libpq URL of the same database as a role that owns the schema, used only to apply
   // migrations at start-up. Empty applies them as database_url's role.
   std::string migrate_database_url;
+  // libpq connection string or URL of a streaming-replication standby of database_url,
+  // from which checks read what their grant view lacks; empty reads the primary. Its pool
+  // has database_pool_size connections.
+  std::string read_database_url;
+  // Maximum entries of the in-memory grant view behind CheckAccess: one per (owner,
+  // delegate) pair checked and one per owner that checked their own record. Each takes
+  // about 100 bytes with its index.
+  int64_t grant_cache_entries = 1 << 20;
+  // Threads that hash and check passwords (Argon2id, deliberately costly) at a lower
+  // priority than the RPC threads, and the most calls that may wait for them before
+  // further ones fail with RESOURCE_EXHAUSTED.
+  int password_hash_threads = DefaultPasswordHashThreads();
+  int password_hash_queue = 64;
   // How emails leave the server: "directory" writes them to mail_dir, "smtp" sends them
   // to the relay at smtp_url.
   std::string mail_transport = "directory";

@@ -313,7 +313,7 @@ absl::StatusOr<Credentials> PostgresStore::FindCredentialsById(const std::string
 
 absl::StatusOr<AccountRecord> PostgresStore::GetAccount(const std::string& account_id) {
   if (!IsUuid(account_id)) return absl::NotFoundError("account not found");
-  return Transact("GetAccount", [&](pqxx::work& txn) -> absl::StatusOr<AccountRecord> {
+  return ReadOnce("GetAccount", [&](pqxx::nontransaction& txn) -> absl::StatusOr<AccountRecord> {
     std::optional<AccountRecord> account = SelectAccount(txn, account_id);
     if (!account.has_value()) return absl::NotFoundError("account not found");
     return *std::move(account);

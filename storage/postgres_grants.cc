@@ -506,7 +506,7 @@ absl::StatusOr<std::optional<GrantRecord>> PostgresStore::FindGrant(
   }
 
   using MaybeGrant = std::optional<GrantRecord>;
-  return Transact("FindGrant", [&](pqxx::work& txn) -> absl::StatusOr<MaybeGrant> {
+  return ReadOnce("FindGrant", [&](pqxx::nontransaction& txn) -> absl::StatusOr<MaybeGrant> {
     return SelectLiveGrant(txn, owner_account_id, delegate_account_id);
   });
 }

@@ -22,6 +22,12 @@ void PrepareAllStatements(pqxx::connection& connection) {
 
 constexpr Statement kPing = {"ping", "SELECT 1"};
 
+// On a standby, pg_last_wal_replay_lsn() is NULL until replay starts; 0 then.
+constexpr Statement kCurrentWalPosition = {"current_wal_position", R"sql(
+SELECT coalesce((CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()
+                      ELSE pg_current_wal_insert_lsn() END) - '0/0'::pg_lsn, 0)::bigint
+)sql"};
+
 // Counts for monitoring. Each count reads an index or a small table; invitations by
 // state is a full scan, which is fine at the sizes a monitoring interval sees.
 constexpr Statement kReadStats = {"read_stats", R"sql(
@@ -48,7 +54,7 @@ PostgresStore::PostgresStore(const std::string& database_url, int pool_size,
           database_url, pool_size,
           [](pqxx::connection& connection) {
             PrepareAllStatements(connection);
-            PrepareStatements(connection, {kPing, kReadStats});
+            PrepareStatements(connection, {kPing, kReadStats, kCurrentWalPosition});
           },
           acquire_timeout) {}
 
@@ -60,6 +66,13 @@ absl::Status PostgresStore::CheckSchema() {
                                                       absl::StrJoin(missing, ", "),
                                                       "; apply them with ApplyMigrations"));
   });
+}
+
+absl::StatusOr<uint64_t> PostgresStore::CurrentWalPosition() {
+  return ReadOnce("CurrentWalPosition",
+                  [](pqxx::nontransaction& txn) -> absl::StatusOr<uint64_t> {
+                    return txn.exec_prepared1(kCurrentWalPosition.name)[0].as<int64_t>();
+                  });
 }
 
 absl::Status PostgresStore::Ping() {

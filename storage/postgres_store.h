@@ -145,6 +145,7 @@ class PostgresStore final : public Store {
                                                             int limit) override;
   absl::StatusOr<FailedEmail> RetryEmail(const std::string& message_id) override;
 
+  absl::StatusOr<uint64_t> CurrentWalPosition() override;
   absl::Status Ping() override;
   absl::StatusOr<StoreStats> ReadStats() override;
 
@@ -156,8 +157,31 @@ class PostgresStore final : public Store {
   template <typename Body>
   std::invoke_result_t<Body&, pqxx::work&> Transact(absl::string_view operation, Body&& body);
 
+  // Runs `body(txn)` as Transact does, but in autocommit mode with no BEGIN or COMMIT, for
+  // a single read statement.
+  template <typename Body>
+  std::invoke_result_t<Body&, pqxx::nontransaction&> ReadOnce(absl::string_view operation,
+                                                              Body&& body);
+
   ConnectionPool pool_;
 };
+
+template <typename Body>
+std::invoke_result_t<Body&, pqxx::nontransaction&> PostgresStore::ReadOnce(
+    absl::string_view operation, Body&& body) {
+  absl::StatusOr<ConnectionPool::Lease> lease = pool_.Acquire();
+  if (!lease.ok()) return lease.status();
+
+  try {
+    pqxx::nontransaction txn(lease->connection());
+    return body(txn);
+  } catch (const pqxx::broken_connection&) {
+    lease->Discard();
+    return StatusFromCurrentException(operation);
+  } catch (...) {
+    return StatusFromCurrentException(operation);
+  }
+}
 
 template <typename Body>
 std::invoke_result_t<Body&, pqxx::work&> PostgresStore::Transact(absl::string_view operation,

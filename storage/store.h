@@ -636,6 +636,12 @@ class Store {
   // message id (or it is not a UUID); FAILED_PRECONDITION if it was already delivered.
   virtual absl::StatusOr<FailedEmail> RetryEmail(const std::string& message_id) = 0;
 
+  // Returns the position in the write-ahead log up to which this database's data is
+  // current, in bytes (a pg_lsn as a number). On a primary it is the insert position, so a
+  // call made after a write has committed returns a position at or after that commit. On
+  // a streaming-replication standby it is the replay position.
+  virtual absl::StatusOr<uint64_t> CurrentWalPosition() = 0;
+
   // Returns OK when the database responds to a trivial query.
   virtual absl::Status Ping() = 0;
 

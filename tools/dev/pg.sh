@@ -18,6 +18,10 @@
 #       Create the cluster in <dir> if missing, start it on <port>, wait until it accepts
 #       connections and create the database "accessdelegation" if missing.
 #       --fsync-off skips flushes to disk: faster, but a crash can corrupt the cluster.
+#   tools/dev/pg.sh standby <dir> <port> <primary-port> [--fsync-off]
+#       Create a streaming-replication standby of the cluster on 127.0.0.1:<primary-port>
+#       in <dir> with pg_basebackup -R if missing, then start it as "start" does. The
+#       standby is read-only and replays the primary's changes.
 #   tools/dev/pg.sh stop <dir>     Stop the cluster (fast shutdown).
 #   tools/dev/pg.sh status <dir>   Print whether the cluster is running.
 #   tools/dev/pg.sh remove <dir>   Stop the cluster and delete its files.
@@ -25,7 +29,7 @@ set -euo pipefail
 # shellcheck source=tools/dev/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-readonly USAGE="usage: tools/dev/pg.sh start <dir> <port> [--fsync-off] | stop <dir> | status <dir> | remove <dir>"
+readonly USAGE="usage: tools/dev/pg.sh start <dir> <port> [--fsync-off] | standby <dir> <port> <primary-port> [--fsync-off] | stop <dir> | status <dir> | remove <dir>"
 readonly DATABASE="accessdelegation"
 readonly OS_USER="postgres"
 # Maximum length in bytes of a unix socket path: sun_path is 108 bytes including the
@@ -217,6 +221,26 @@ start_cluster() {
   log "ready: postgresql://postgres@127.0.0.1:${port}/${DATABASE} (log: ${real}/postgres.log)"
 }
 
+# Copies the primary on port $3 into the directory $1 as a standby, unless $1 already
+# contains a cluster, and starts it on port $2 with fsync $4.
+start_standby() {
+  local dir="$1" port="$2" primary_port="$3" fsync="$4"
+  if [[ ! "${primary_port}" =~ ^[0-9]+$ ]]; then
+    die "invalid primary port '${primary_port}'; expected a number"
+  fi
+  [[ -x "${PG_BIN}/pg_basebackup" ]] ||
+    die "${PG_BIN}/pg_basebackup is missing; run tools/dev/install-deps.sh"
+  local real
+  real="$(prepare_dir "${dir}")"
+  if [[ ! -f "${real}/PG_VERSION" ]]; then
+    log "copying the primary on port ${primary_port} into ${real}"
+    run_as_owner "${PG_BIN}/pg_basebackup" -h 127.0.0.1 -p "${primary_port}" -U postgres \
+      -D "${real}" -R -X stream -c fast ||
+      die "pg_basebackup from port ${primary_port} failed"
+  fi
+  start_cluster "${dir}" "${port}" "${fsync}"
+}
+
 stop_cluster() {
   local dir="$1"
   if [[ ! -f "${dir}/PG_VERSION" ]]; then
@@ -280,6 +304,19 @@ main() {
         esac
       done
       start_cluster "${dir}" "${port}" "${fsync}"
+      ;;
+    standby)
+      (($# >= 2)) || die "${USAGE}"
+      local standby_port="$1" primary_port="$2"
+      shift 2
+      local standby_fsync=on
+      for arg in "$@"; do
+        case "${arg}" in
+          --fsync-off) standby_fsync=off ;;
+          *) die "unknown argument '${arg}'; ${USAGE}" ;;
+        esac
+      done
+      start_standby "${dir}" "${standby_port}" "${primary_port}" "${standby_fsync}"
       ;;
     stop | status | remove)
       (($# == 0)) || die "${USAGE}"
