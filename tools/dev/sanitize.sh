@@ -42,12 +42,14 @@ esac
   die "ACCESSDELEGATION_TEST_DATABASE_URL is unset; start a cluster with tools/dev/pg.sh and set it"
 
 # The options apply from the build on, because gtest_discover_tests runs each test binary
-# at build time to list its tests.
+# at build time to list its tests. fast_unwind_on_malloc=0 records allocation stacks through
+# the Debian libraries, which are built without frame pointers, so that a leak suppression
+# can name the function of ours or theirs that the leak passed through.
 readonly suppressions="${REPO_ROOT}/tools/sanitizers"
 readonly report_dir="${build_dir}/sanitizer-reports"
 rm -rf "${report_dir}"
 mkdir -p "${report_dir}"
-export ASAN_OPTIONS="log_path=${report_dir}/asan:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1"
+export ASAN_OPTIONS="log_path=${report_dir}/asan:detect_leaks=1:fast_unwind_on_malloc=0:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1"
 export LSAN_OPTIONS="suppressions=${suppressions}/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS="log_path=${report_dir}/ubsan:print_stacktrace=1:halt_on_error=1:suppressions=${suppressions}/ubsan.supp"
 export TSAN_OPTIONS="log_path=${report_dir}/tsan:suppressions=${suppressions}/tsan.supp:second_deadlock_stack=1:print_suppressions=0"
