@@ -114,22 +114,17 @@ absl::StatusOr<storage::ExpectedVersion> ParseEtag(const std::string& etag) {
   return storage::ExpectedVersion(version);
 }
 
-absl::Time FromProto(const google::protobuf::Timestamp& timestamp) {
-  return absl::FromUnixSeconds(timestamp.seconds()) + absl::Nanoseconds(timestamp.nanos());
-}
-
-// Returns the time in `timestamp`, which must lie after `now`.
+// Returns the time in `timestamp`, which must lie after `now` and within the range of
+// google.protobuf.Timestamp.
 absl::StatusOr<absl::Time> ReadFutureTime(absl::string_view field,
                                           const google::protobuf::Timestamp& timestamp,
                                           absl::Time now) {
-  if (timestamp.nanos() < 0 || timestamp.nanos() > 999999999) {
-    return absl::InvalidArgumentError(absl::StrCat(field, " has invalid nanos"));
-  }
-  const absl::Time time = FromProto(timestamp);
-  if (time <= now) {
+  absl::StatusOr<absl::Time> time = ValidateTimestamp(field, timestamp);
+  if (!time.ok()) return time.status();
+  if (*time <= now) {
     return absl::InvalidArgumentError(absl::StrCat(
         field, " must be in the future; got ",
-        absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", time, absl::UTCTimeZone())));
+        absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", *time, absl::UTCTimeZone())));
   }
   return time;
 }

@@ -23,6 +23,12 @@ namespace {
 constexpr int kDefaultPageSize = 50;
 constexpr int kMaxPageSize = 200;
 constexpr int kWatchBatchSize = 100;
+// Actor ids are account UUIDs, service names from the token file, or "mtls:" and a
+// certificate's common name (at most 64 characters by RFC 5280).
+constexpr size_t kMaxActorIdBytes = 256;
+// Page tokens and cursors that this service issues are far shorter.
+constexpr size_t kMaxPageTokenBytes = 256;
+constexpr size_t kMaxCursorBytes = 32;
 constexpr char kBadPageTokenMessage[] =
     "page_token is invalid: pass next_page_token from the previous response, with the same "
     "filters";
@@ -105,6 +111,24 @@ void GrantChangeToProto(const storage::GrantChangeRecord& record,
   change->set_access_level(record.access_level);
 }
 
+// StreamSlot takes one of `max` places counted by `count` for as long as it lives, when
+// one is free.
+class StreamSlot {
+ public:
+  StreamSlot(std::atomic<int>* count, int max) : count_(count) {
+    acquired_ = count_->fetch_add(1) < max;
+  }
+  ~StreamSlot() { count_->fetch_sub(1); }
+  StreamSlot(const StreamSlot&) = delete;
+  StreamSlot& operator=(const StreamSlot&) = delete;
+
+  bool acquired() const { return acquired_; }
+
+ private:
+  std::atomic<int>* count_;
+  bool acquired_ = false;
+};
+
 // Returns the audit query that `request` asks for, with the owner a session caller may
 // read filled in, but without paging.
 absl::StatusOr<storage::AuditEventQuery> QueryFor(const Caller& caller,
@@ -124,14 +148,20 @@ absl::StatusOr<storage::AuditEventQuery> QueryFor(const Caller& caller,
     }
     query.owner_account_id = caller.account_id;
   }
+  if (absl::Status status = ValidateOptionalText("actor_id", request.actor_id(), kMaxActorIdBytes);
+      !status.ok()) {
+    return status;
+  }
   query.actor_id = request.actor_id();
   if (request.has_start_time()) {
-    query.start_time = absl::FromUnixSeconds(request.start_time().seconds()) +
-                       absl::Nanoseconds(request.start_time().nanos());
+    absl::StatusOr<absl::Time> start_time = ValidateTimestamp("start_time", request.start_time());
+    if (!start_time.ok()) return start_time.status();
+    query.start_time = *start_time;
   }
   if (request.has_end_time()) {
-    query.end_time = absl::FromUnixSeconds(request.end_time().seconds()) +
-                     absl::Nanoseconds(request.end_time().nanos());
+    absl::StatusOr<absl::Time> end_time = ValidateTimestamp("end_time", request.end_time());
+    if (!end_time.ok()) return end_time.status();
+    query.end_time = *end_time;
   }
   if (query.start_time.has_value() && query.end_time.has_value() &&
       *query.end_time < *query.start_time) {
@@ -200,6 +230,7 @@ std::string AccessHistoryService::EncodePageToken(const storage::AuditEventQuery
 
 absl::StatusOr<int64_t> AccessHistoryService::DecodePageToken(const storage::AuditEventQuery& query,
                                                               const std::string& token) const {
+  if (token.size() > kMaxPageTokenBytes) return absl::InvalidArgumentError(kBadPageTokenMessage);
   const std::vector<std::string> parts = absl::StrSplit(token, absl::MaxSplits('.', 1));
   int64_t before_id = 0;
   if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &before_id) || before_id <= 0) {
@@ -269,13 +300,21 @@ absl::Status AccessHistoryService::DoWatchAccessChanges(
     grpc::ServerWriter<v1::WatchAccessChangesResponse>& writer) {
   absl::StatusOr<Caller> caller = authenticator_->RequireService(context);
   if (!caller.ok()) return caller.status();
+  StreamSlot slot(&watch_streams_, options_.max_watch_streams);
+  if (!slot.acquired()) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "WatchAccessChanges: this server already runs ", options_.max_watch_streams,
+        " streams, its maximum; retry later with backoff, or share one stream among the "
+        "readers of a back end"));
+  }
 
   int64_t cursor = 0;
   if (request.after_cursor().empty()) {
     absl::StatusOr<int64_t> latest = store_->LatestGrantChangeId();
     if (!latest.ok()) return latest.status();
     cursor = *latest;
-  } else if (!absl::SimpleAtoi(request.after_cursor(), &cursor) || cursor < 0) {
+  } else if (request.after_cursor().size() > kMaxCursorBytes ||
+             !absl::SimpleAtoi(request.after_cursor(), &cursor) || cursor < 0) {
     return absl::InvalidArgumentError(kBadCursorMessage);
   }
   // Sends the initial metadata now, so the client sees the stream open before any change.

@@ -1,6 +1,7 @@
 #ifndef ACCESSDELEGATION_SERVER_ACCESS_HISTORY_SERVICE_H_
 #define ACCESSDELEGATION_SERVER_ACCESS_HISTORY_SERVICE_H_
 
+#include <atomic>
 #include <string>
 
 #include "absl/status/status.h"
@@ -20,12 +21,14 @@ std::string PageTokenKeyFromSecretFile(const std::string& secret_key_file);
 
 // AccessHistoryService implements accessdelegation.v1.AccessHistory with gRPC's
 // synchronous API. Each WatchAccessChanges stream holds one thread of the server's pool
-// while it runs and polls the database every `watch_poll_interval`.
+// while it runs and polls the database every `watch_poll_interval`. At most
+// `max_watch_streams` streams run at once, and one more fails with RESOURCE_EXHAUSTED.
 class AccessHistoryService final : public v1::AccessHistory::Service {
  public:
   struct Options {
     std::string page_token_key;  // 32 bytes; see PageTokenKeyFromSecretFile.
     absl::Duration watch_poll_interval = absl::Milliseconds(100);
+    int max_watch_streams = 32;
   };
 
   // `store` and `authenticator` must outlive the service.
@@ -57,6 +60,7 @@ class AccessHistoryService final : public v1::AccessHistory::Service {
   storage::Store* const store_;
   const Authenticator* const authenticator_;
   const Options options_;
+  std::atomic<int> watch_streams_{0};
 };
 
 }  // namespace accessdelegation::server

@@ -1,6 +1,7 @@
 #include "server/auth.h"
 
 #include <fstream>
+#include <iterator>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -16,7 +17,6 @@ namespace accessdelegation::server {
 namespace {
 
 constexpr char kBearerPrefix[] = "bearer ";
-constexpr size_t kMaxTokenLength = 512;
 // A session's last_used_time is written at most once per this period, so that calls do not
 // each write; the idle timeout is therefore exact to within it.
 constexpr absl::Duration kSessionTouchPrecision = absl::Minutes(1);
@@ -45,9 +45,22 @@ std::string HexToBytes(absl::string_view hex) {
 
 }  // namespace
 
+std::optional<std::string> ParseBearerToken(absl::string_view header) {
+  if (header.size() <= sizeof(kBearerPrefix) - 1 ||
+      !absl::StartsWithIgnoreCase(header, kBearerPrefix)) {
+    return std::nullopt;
+  }
+  const absl::string_view token =
+      absl::StripAsciiWhitespace(header.substr(sizeof(kBearerPrefix) - 1));
+  if (token.empty() || token.size() > kMaxBearerTokenLength) return std::nullopt;
+  for (char c : token) {
+    if (!absl::ascii_isgraph(static_cast<unsigned char>(c))) return std::nullopt;
+  }
+  return std::string(token);
+}
+
 absl::StatusOr<ServiceTokens> ServiceTokens::LoadFile(const std::string& path) {
-  ServiceTokens tokens;
-  if (path.empty()) return tokens;
+  if (path.empty()) return ServiceTokens();
 
   std::ifstream file(path);
   if (!file) {
@@ -55,16 +68,30 @@ absl::StatusOr<ServiceTokens> ServiceTokens::LoadFile(const std::string& path) {
         absl::StrFormat("cannot read service token file %s; check the path and permissions",
                         path));
   }
-  std::string line;
-  for (int line_number = 1; std::getline(file, line); ++line_number) {
-    const absl::string_view content = absl::StripAsciiWhitespace(line);
-    if (content.empty() || content.front() == '#') continue;
+  const std::string content((std::istreambuf_iterator<char>(file)),
+                            std::istreambuf_iterator<char>());
+  if (file.bad()) {
+    return absl::UnavailableError(
+        absl::StrFormat("cannot read service token file %s; check the path and permissions",
+                        path));
+  }
+  return Parse(path, content);
+}
+
+absl::StatusOr<ServiceTokens> ServiceTokens::Parse(absl::string_view source,
+                                                   absl::string_view content) {
+  ServiceTokens tokens;
+  int line_number = 0;
+  for (absl::string_view line : absl::StrSplit(content, '\n')) {
+    ++line_number;
+    const absl::string_view trimmed = absl::StripAsciiWhitespace(line);
+    if (trimmed.empty() || trimmed.front() == '#') continue;
     const std::vector<absl::string_view> fields =
-        absl::StrSplit(content, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+        absl::StrSplit(trimmed, absl::ByAnyChar(" \t"), absl::SkipEmpty());
     if (fields.size() != 2 || !IsHexDigest(fields[1])) {
       return absl::InvalidArgumentError(absl::StrFormat(
-          "service token file %s line %d: expected \"<name> <sha256-hex-of-token>\"", path,
-          line_number));
+          "service token file %s line %d: expected \"<name> <sha256-hex-of-token>\"",
+          std::string(source), line_number));
     }
     tokens.names_by_hash_[HexToBytes(absl::AsciiStrToLower(fields[1]))] = std::string(fields[0]);
   }
@@ -99,16 +126,12 @@ absl::StatusOr<Caller> Authenticator::Authenticate(const grpc::ServerContext& co
     AnnotateCall(context, "service", caller.service_name);
     return caller;
   }
-  const absl::string_view header(it->second.data(), it->second.size());
-  if (header.size() <= sizeof(kBearerPrefix) - 1 ||
-      !absl::StartsWithIgnoreCase(header, kBearerPrefix)) {
-    return Unauthenticated();
-  }
-  const std::string token(absl::StripAsciiWhitespace(header.substr(sizeof(kBearerPrefix) - 1)));
-  if (token.empty() || token.size() > kMaxTokenLength) return Unauthenticated();
+  const std::optional<std::string> token =
+      ParseBearerToken(absl::string_view(it->second.data(), it->second.size()));
+  if (!token.has_value()) return Unauthenticated();
 
   Caller caller;
-  caller.token_hash = HashToken(token);
+  caller.token_hash = HashToken(*token);
   if (const std::string* name = service_tokens_.FindByHash(caller.token_hash)) {
     caller.kind = Caller::Kind::kService;
     caller.service_name = *name;

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "absl/strings/string_view.h"
 #include "storage/store.h"
 
 namespace accessdelegation::server {
@@ -23,6 +24,10 @@ class ServiceTokens {
   // line; UNAVAILABLE if the file cannot be read.
   static absl::StatusOr<ServiceTokens> LoadFile(const std::string& path);
 
+  // Reads the text of a service token file in the format of LoadFile. `source` names the
+  // file in error messages.
+  static absl::StatusOr<ServiceTokens> Parse(absl::string_view source, absl::string_view content);
+
   // Returns the name of the service whose token hashes to `token_hash`, or nullptr.
   const std::string* FindByHash(const std::string& token_hash) const;
 
@@ -31,6 +36,16 @@ class ServiceTokens {
  private:
   absl::flat_hash_map<std::string, std::string> names_by_hash_;
 };
+
+// Maximum length of a bearer token, in bytes. Session tokens are far shorter, and the cap
+// bounds the bytes hashed per request.
+inline constexpr size_t kMaxBearerTokenLength = 512;
+
+// Returns the token of an `authorization` header value "Bearer <token>". The scheme may be
+// in any letter case, and spaces around the token are ignored. Returns nullopt for another
+// scheme, an empty token, a token over kMaxBearerTokenLength bytes, or a token with a byte
+// that is not printable ASCII.
+std::optional<std::string> ParseBearerToken(absl::string_view header);
 
 // Caller is who sent a request, as established from its bearer token.
 struct Caller {

@@ -115,6 +115,12 @@ ABSL_FLAG(std::string, tls_client_ca_file, "",
           "its caller as the service named by the certificate's common name.");
 ABSL_FLAG(bool, allow_insecure_plaintext, false,
           "Allow plaintext on a non-loopback address, for use behind a TLS-terminating proxy.");
+ABSL_FLAG(int, max_receive_message_bytes, 64 * 1024,
+          "Maximum size of a request message, in bytes (4096-4194304). A larger request "
+          "fails with RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, max_watch_streams, 32,
+          "Maximum number of WatchAccessChanges streams that run at once (1-1024). Each "
+          "occupies a server thread, and one more fails with RESOURCE_EXHAUSTED.");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "How long in-flight calls may run after SIGTERM or SIGINT before they are cancelled.");
 ABSL_FLAG(std::string, log_format, "json", "Log format: json (one object per line) or text.");
@@ -221,6 +227,8 @@ accessdelegation::server::Config ConfigFromFlags() {
   config.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
   config.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
   config.allow_insecure_plaintext = absl::GetFlag(FLAGS_allow_insecure_plaintext);
+  config.max_receive_message_bytes = absl::GetFlag(FLAGS_max_receive_message_bytes);
+  config.max_watch_streams = absl::GetFlag(FLAGS_max_watch_streams);
   return config;
 }
 

@@ -39,7 +39,12 @@
 namespace accessdelegation::server {
 namespace {
 
-constexpr int kMaxMessageBytes = 64 * 1024;
+// Bounds of max_receive_message_bytes. The largest valid request, with every field at its
+// length limit, is under 3 KiB by the field limits in validation.h, and gRPC's own
+// default limit is 4 MiB.
+constexpr int kMinReceiveMessageBytes = 4 * 1024;
+constexpr int kMaxReceiveMessageBytes = 4 * 1024 * 1024;
+constexpr int kMaxWatchStreams = 1024;
 // How often ended grants are marked and their emails queued. CheckAccess ignores an ended
 // grant at once, so this only bounds how late the notices and change events are.
 constexpr absl::Duration kGrantSweepInterval = absl::Minutes(1);
@@ -66,6 +71,13 @@ RetryPolicy MailRetryPolicy(const Config& config) {
   policy.base = config.mail_retry_base;
   policy.max_attempts = config.mail_max_attempts;
   return policy;
+}
+
+AccessHistoryService::Options AccessHistoryOptions(const Config& config) {
+  AccessHistoryService::Options options;
+  options.page_token_key = PageTokenKeyFromSecretFile(config.secret_key_file);
+  options.max_watch_streams = config.max_watch_streams;
+  return options;
 }
 
 bool IsLoopbackAddress(const std::string& address) {
@@ -96,6 +108,17 @@ absl::Status ValidateConfig(const Config& config) {
   if (config.grant_cache_entries < 1) {
     return absl::InvalidArgumentError(absl::StrCat("grant_cache_entries must be at least 1, got ",
                                                    config.grant_cache_entries));
+  }
+  if (config.max_receive_message_bytes < kMinReceiveMessageBytes ||
+      config.max_receive_message_bytes > kMaxReceiveMessageBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_receive_message_bytes must be between ", kMinReceiveMessageBytes,
+                     " and ", kMaxReceiveMessageBytes, "; got ", config.max_receive_message_bytes));
+  }
+  if (config.max_watch_streams < 1 || config.max_watch_streams > kMaxWatchStreams) {
+    return absl::InvalidArgumentError(absl::StrCat("max_watch_streams must be between 1 and ",
+                                                   kMaxWatchStreams, "; got ",
+                                                   config.max_watch_streams));
   }
   if (absl::Status status = ValidateMailConfig(config); !status.ok()) return status;
   if (!absl::StartsWith(config.portal_base_url, "https://") &&
@@ -255,8 +278,7 @@ class ServerImpl final : public Server {
             store_.get(), &grant_view_, authenticator_.get(), secret_box_.get(),
             {config.invitation_ttl, config.portal_base_url, config.invitations_per_owner_per_day},
             &token_peers_),
-        access_history_(store_.get(), authenticator_.get(),
-                        {PageTokenKeyFromSecretFile(config.secret_key_file)}),
+        access_history_(store_.get(), authenticator_.get(), AccessHistoryOptions(config)),
         operations_(store_.get(), authenticator_.get(), std::move(page_token_key)),
         deliverer_(store_.get(), secret_box_.get(), std::move(mail_transport), config.mail_from,
                    config.outbox_poll_interval, MailRetryPolicy(config), &metrics_),
@@ -283,7 +305,7 @@ class ServerImpl final : public Server {
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
     builder.AddListeningPort(config_.listen_address, std::move(credentials), &port_);
-    builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+    builder.SetMaxReceiveMessageSize(config_.max_receive_message_bytes);
     builder.RegisterService(&accounts_);
     builder.RegisterService(&access_delegation_);
     builder.RegisterService(&access_history_);

@@ -108,6 +108,12 @@ struct Config {
   // present a certificate (mutual TLS); a verified one authenticates its caller as the
   // service named by the certificate's common name, in place of a service token.
   std::string tls_client_ca_file;
+  // Maximum size of a request message, in bytes. gRPC rejects a larger request with
+  // RESOURCE_EXHAUSTED before any handler runs.
+  int max_receive_message_bytes = 64 * 1024;
+  // Maximum number of WatchAccessChanges streams that run at once. Each occupies a server
+  // thread while it runs, and one more fails with RESOURCE_EXHAUSTED.
+  int max_watch_streams = 32;
   // Whether plaintext may listen on an address other than loopback.
   bool allow_insecure_plaintext = false;
 };

@@ -56,12 +56,23 @@ std::optional<std::vector<uint32_t>> DecodeUtf8(absl::string_view text) {
   return code_points;
 }
 
-// Control characters, and characters that render as nothing or reorder text, which
-// could make one name look like another.
+// Returns whether `c` may not appear in a name because it is a control character or
+// renders as nothing or reorders text, which could make one name look like another. The
+// set: C0 and C1 controls, the soft hyphen, the combining grapheme joiner, blank fillers
+// (Hangul, Khmer, Mongolian, Braille), zero-width characters, bidirectional marks,
+// embeddings, overrides and isolates, and line and paragraph separators. Also variation
+// selectors, tag characters, interlinear annotation marks, private-use code points and
+// noncharacters.
 bool IsForbiddenInName(uint32_t c) {
-  return c < 0x20 || (c >= 0x7F && c <= 0x9F) || c == 0xAD || (c >= 0x200B && c <= 0x200F) ||
-         (c >= 0x2028 && c <= 0x202E) || (c >= 0x2060 && c <= 0x206F) || c == 0xFEFF ||
-         (c >= 0xFFF9 && c <= 0xFFFB);
+  if (c < 0x20 || (c >= 0x7F && c <= 0x9F)) return true;
+  if (c == 0xAD || c == 0x34F || c == 0x61C || c == 0x115F || c == 0x1160) return true;
+  if (c == 0x17B4 || c == 0x17B5 || (c >= 0x180B && c <= 0x180F)) return true;
+  if ((c >= 0x200B && c <= 0x200F) || (c >= 0x2028 && c <= 0x202E)) return true;
+  if ((c >= 0x2060 && c <= 0x206F) || c == 0x2800 || c == 0x3164 || c == 0xFFA0) return true;
+  if ((c >= 0xFE00 && c <= 0xFE0F) || c == 0xFEFF || (c >= 0xFFF9 && c <= 0xFFFB)) return true;
+  if ((c >= 0x1D173 && c <= 0x1D17A) || (c >= 0xE0000 && c <= 0xE0FFF)) return true;
+  if ((c >= 0xE000 && c <= 0xF8FF) || c >= 0xF0000) return true;
+  return (c >= 0xFDD0 && c <= 0xFDEF) || (c & 0xFFFE) == 0xFFFE;
 }
 
 absl::Status Invalid(absl::string_view field, absl::string_view problem) {
@@ -246,6 +257,32 @@ absl::Status ValidateUuid(absl::string_view field, absl::string_view value) {
   }
   if (!valid) {
     return Invalid(field, "must be a UUID like 123e4567-e89b-42d3-a456-426614174000");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<absl::Time> ValidateTimestamp(absl::string_view field,
+                                             const google::protobuf::Timestamp& value) {
+  if (value.seconds() < kMinTimestampSeconds || value.seconds() > kMaxTimestampSeconds) {
+    return Invalid(field, "is outside the years 0001 to 9999; send a time in that range");
+  }
+  if (value.nanos() < 0 || value.nanos() > 999999999) {
+    return Invalid(field, absl::StrCat("has nanos ", value.nanos(),
+                                       "; nanos must be between 0 and 999999999"));
+  }
+  return absl::FromUnixSeconds(value.seconds()) + absl::Nanoseconds(value.nanos());
+}
+
+absl::Status ValidateOptionalText(absl::string_view field, absl::string_view value,
+                                  size_t max_bytes) {
+  if (value.size() > max_bytes) {
+    return Invalid(field, absl::StrCat("is longer than ", max_bytes, " bytes; shorten it"));
+  }
+  if (!DecodeUtf8(value)) return Invalid(field, "is not valid UTF-8");
+  for (char c : value) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
+      return Invalid(field, "contains a control character; send printable text");
+    }
   }
   return absl::OkStatus();
 }

@@ -1,12 +1,15 @@
 #ifndef ACCESSDELEGATION_SERVER_VALIDATION_H_
 #define ACCESSDELEGATION_SERVER_VALIDATION_H_
 
+#include <cstdint>
 #include <string>
 #include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "accessdelegation/v1/resources.pb.h"
+#include "google/protobuf/timestamp.pb.h"
 
 namespace accessdelegation::server {
 
@@ -61,6 +64,21 @@ absl::Status ValidateStateFilter(absl::string_view field, v1::GrantState value);
 
 // Checks that `value` is a UUID in canonical text form (any letter case).
 absl::Status ValidateUuid(absl::string_view field, absl::string_view value);
+
+// The range of google.protobuf.Timestamp: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z,
+// in seconds since the Unix epoch.
+inline constexpr int64_t kMinTimestampSeconds = -62135596800;
+inline constexpr int64_t kMaxTimestampSeconds = 253402300799;
+
+// Returns the time in `value`, which must lie in the range of google.protobuf.Timestamp
+// (years 0001 to 9999) with nanos from 0 to 999999999.
+absl::StatusOr<absl::Time> ValidateTimestamp(absl::string_view field,
+                                             const google::protobuf::Timestamp& value);
+
+// Checks an optional free-text field: at most `max_bytes` bytes of valid UTF-8 with no
+// control characters. The empty string is valid.
+absl::Status ValidateOptionalText(absl::string_view field, absl::string_view value,
+                                  size_t max_bytes);
 
 // Checks that a token field is set and not absurdly long.
 absl::Status ValidateTokenField(absl::string_view field, absl::string_view value);

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "storage/connection_pool.h"
 #include "storage/embedded_migrations.h"
+#include "storage/migration_files.h"
 #include "storage/pg_errors.h"
 #include "storage/store.h"
 
@@ -69,6 +70,11 @@ std::vector<int> MissingMigrations(pqxx::transaction_base& txn) {
 }
 
 absl::StatusOr<std::vector<int>> ApplyMigrations(const std::string& database_url) {
+  if (absl::Status status = CheckMigrations(EmbeddedMigrations()); !status.ok()) {
+    return absl::InternalError(
+        absl::StrCat("the embedded migrations are inconsistent: ", status.message()));
+  }
+
   std::unique_ptr<pqxx::connection> connection;
   try {
     connection = std::make_unique<pqxx::connection>(WithConnectionDefaults(database_url));

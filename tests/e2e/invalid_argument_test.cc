@@ -8,11 +8,17 @@
 // INVALID_ARGUMENT. Only a well-formed id that does not exist or belongs to another owner
 // reads as NOT_FOUND (see error_contract_test.cc).
 
+#include <grpcpp/grpcpp.h>
+
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "accessdelegation/v1/access_history.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/e2e_test_base.h"
@@ -209,6 +215,153 @@ TEST_F(InvalidArgumentTest, CheckAccessNamesBadField) {
   ExpectEachNamesField<Request>(valid, cases, [this](const Request& request) {
     return service().CheckAccess(request).status();
   });
+}
+
+TEST_F(InvalidArgumentTest, CreateInvitationRejectsHostileText) {
+  using Request = v1::CreateInvitationRequest;
+  ASSERT_OK_AND_ASSIGN(SignedIn owner, CreateAccountAndSignIn(Owner()));
+  Request valid;
+  valid.set_first_name(Delegate().first_name);
+  valid.set_last_name(Delegate().last_name);
+  valid.set_email(Delegate().email);
+  valid.set_access_level(v1::ACCESS_LEVEL_FULL);
+  const std::vector<BadField<Request>> cases = {
+      {"right-to-left override in name", "first_name",
+       [](Request& r) { r.set_first_name("Ana\xE2\x80\xAE" "eeL"); }},
+      {"zero-width joiner in name", "last_name",
+       [](Request& r) { r.set_last_name("Le\xE2\x80\x8D" "e"); }},
+      {"line break in name", "first_name", [](Request& r) { r.set_first_name("Ana\nBcc: x"); }},
+      {"name of 101 characters", "first_name",
+       [](Request& r) { r.set_first_name(std::string(101, 'a')); }},
+      {"Cyrillic a in email", "email",
+       [](Request& r) { r.set_email("\xD0\xB0na@example.org"); }},
+      {"header injection in email", "email",
+       [](Request& r) { r.set_email("ana@example.org\r\nBcc: x@example.org"); }},
+      {"grant end past year 9999", "grant_expire_time",
+       [](Request& r) { r.mutable_grant_expire_time()->set_seconds(INT64_MAX); }},
+      {"grant end with negative nanos", "grant_expire_time",
+       [](Request& r) {
+         r.mutable_grant_expire_time()->set_seconds(4102444800);
+         r.mutable_grant_expire_time()->set_nanos(-1);
+       }},
+      {"request id with a control character", "request_id",
+       [](Request& r) { r.set_request_id("req\x01"); }},
+  };
+
+  ExpectEachNamesField<Request>(valid, cases, [&owner](const Request& request) {
+    return owner.client->CreateInvitation(request).status();
+  });
+}
+
+TEST_F(InvalidArgumentTest, ListAuditEventsNamesBadField) {
+  using Request = v1::ListAuditEventsRequest;
+  const Request valid;
+  const std::vector<BadField<Request>> cases = {
+      {"actor id of 257 bytes", "actor_id",
+       [](Request& r) { r.set_actor_id(std::string(257, 'a')); }},
+      {"actor id with a control character", "actor_id",
+       [](Request& r) { r.set_actor_id("service:\x7F"); }},
+      {"start time before year 1", "start_time",
+       [](Request& r) { r.mutable_start_time()->set_seconds(INT64_MIN); }},
+      {"end time past year 9999", "end_time",
+       [](Request& r) { r.mutable_end_time()->set_seconds(INT64_MAX); }},
+      {"negative page size", "page_size", [](Request& r) { r.set_page_size(-1); }},
+      {"page token of 1 KiB", "page_token",
+       [](Request& r) { r.set_page_token("1." + std::string(1024, 'A')); }},
+  };
+
+  ExpectEachNamesField<Request>(valid, cases, [this](const Request& request) {
+    return service().ListAuditEvents(request).status();
+  });
+}
+
+TEST_F(InvalidArgumentTest, OversizedRequestIsResourceExhausted) {
+  ASSERT_OK_AND_ASSIGN(SignedIn owner, CreateAccountAndSignIn(Owner()));
+  v1::CreateInvitationRequest request;
+  request.set_first_name(std::string(server::Config().max_receive_message_bytes, 'a'));
+  request.set_last_name(Delegate().last_name);
+  request.set_email(Delegate().email);
+  request.set_access_level(v1::ACCESS_LEVEL_FULL);
+
+  absl::Status status = owner.client->CreateInvitation(request).status();
+
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
+}
+
+TEST_F(InvalidArgumentTest, ServerRejectsBadLimits) {
+  server::Config config;
+  config.database_url = database_url();
+  config.max_receive_message_bytes = 1024;
+  server::Config streams_config;
+  streams_config.database_url = database_url();
+  streams_config.max_watch_streams = 0;
+
+  absl::Status message_status = server::Server::Start(config).status();
+  absl::Status streams_status = server::Server::Start(streams_config).status();
+
+  EXPECT_EQ(message_status.code(), absl::StatusCode::kInvalidArgument) << message_status;
+  EXPECT_THAT(message_status.message(), HasSubstr("max_receive_message_bytes"));
+  EXPECT_EQ(streams_status.code(), absl::StatusCode::kInvalidArgument) << streams_status;
+  EXPECT_THAT(streams_status.message(), HasSubstr("max_watch_streams"));
+}
+
+// WatchStream is an open AccessHistory.WatchAccessChanges call with the service token.
+struct WatchStream {
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientReader<v1::WatchAccessChangesResponse>> reader;
+};
+
+std::unique_ptr<WatchStream> OpenWatchStream(v1::AccessHistory::Stub& stub) {
+  auto stream = std::make_unique<WatchStream>();
+  stream->context.AddMetadata("authorization", absl::StrCat("Bearer ", kServiceToken));
+  stream->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  stream->reader = stub.WatchAccessChanges(&stream->context, v1::WatchAccessChangesRequest());
+  return stream;
+}
+
+TEST_F(InvalidArgumentTest, WatchStreamsBeyondLimitAreResourceExhausted) {
+  server::Config config;
+  config.listen_address = "127.0.0.1:0";
+  config.database_url = database_url();
+  config.mail_dir = mail_dir().string();
+  config.service_token_file = service_token_file().string();
+  config.secret_key_file = secret_key_file().string();
+  config.max_watch_streams = 1;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<server::Server> limited, server::Server::Start(config));
+  std::unique_ptr<v1::AccessHistory::Stub> stub =
+      v1::AccessHistory::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", limited->port()),
+                                                     grpc::InsecureChannelCredentials()));
+
+  std::unique_ptr<WatchStream> first = OpenWatchStream(*stub);
+  first->reader->WaitForInitialMetadata();
+  std::unique_ptr<WatchStream> second = OpenWatchStream(*stub);
+  v1::WatchAccessChangesResponse change;
+  const bool second_read = second->reader->Read(&change);
+  const grpc::Status second_status = second->reader->Finish();
+  first->context.TryCancel();
+  first->reader->Finish();
+  // The server frees the first stream's slot when its handler sees the cancellation, within
+  // a poll interval, so a new stream may be rejected for a short while.
+  grpc::Status third_status;
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  do {
+    std::unique_ptr<WatchStream> third = OpenWatchStream(*stub);
+    third->reader->WaitForInitialMetadata();
+    third->context.TryCancel();
+    third_status = third->reader->Finish();
+    if (third_status.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  } while (absl::Now() < give_up);
+  limited->Shutdown(absl::Seconds(1));
+  limited->Wait();
+
+  EXPECT_FALSE(second_read);
+  EXPECT_EQ(second_status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << second_status.error_message();
+  EXPECT_THAT(second_status.error_message(), HasSubstr("WatchAccessChanges"));
+  // The third stream opened, and ended only because the client cancelled it.
+  EXPECT_EQ(third_status.error_code(), grpc::StatusCode::CANCELLED)
+      << third_status.error_message();
 }
 
 using BoundaryInputTest = E2eTest;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -134,6 +135,118 @@ TEST(ValidateUuidTest, AcceptsCanonicalFormOnly) {
 
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << id;
     EXPECT_EQ(status.message().rfind("grant_id ", 0), 0u) << status;
+  }
+}
+
+TEST(ValidateNameTest, RejectsEveryInvisibleOrReorderingCharacter) {
+  // Each is placed inside an otherwise valid name, so that trimming cannot remove it.
+  const char* const characters[] = {
+      "\x7F",              // DEL.
+      "\xC2\x85",          // U+0085 next line (C1 control).
+      "\xC2\xAD",          // U+00AD soft hyphen.
+      "\xCD\x8F",          // U+034F combining grapheme joiner.
+      "\xD8\x9C",          // U+061C Arabic letter mark.
+      "\xE1\x85\x9F",      // U+115F Hangul choseong filler.
+      "\xE1\xA0\x8E",      // U+180E Mongolian vowel separator.
+      "\xE2\x80\x8D",      // U+200D zero-width joiner.
+      "\xE2\x80\x8F",      // U+200F right-to-left mark.
+      "\xE2\x80\xA8",      // U+2028 line separator.
+      "\xE2\x80\xAE",      // U+202E right-to-left override.
+      "\xE2\x81\xA0",      // U+2060 word joiner.
+      "\xE2\x81\xA7",      // U+2067 right-to-left isolate.
+      "\xE2\xA0\x80",      // U+2800 Braille pattern blank.
+      "\xE3\x85\xA4",      // U+3164 Hangul filler.
+      "\xEE\x80\x80",      // U+E000 private use.
+      "\xEF\xB8\x8F",      // U+FE0F variation selector 16.
+      "\xEF\xBB\xBF",      // U+FEFF byte order mark.
+      "\xEF\xBE\xA0",      // U+FFA0 halfwidth Hangul filler.
+      "\xEF\xBF\xBE",      // U+FFFE noncharacter.
+      "\xF3\xA0\x80\x81",  // U+E0001 language tag.
+  };
+  for (const char* character : characters) {
+    const std::string value = std::string("An") + character + "na";
+
+    absl::StatusOr<std::string> name = ValidateName("last_name", value);
+
+    ASSERT_EQ(name.status().code(), absl::StatusCode::kInvalidArgument) << value;
+    EXPECT_NE(name.status().message().find("control or invisible"), absl::string_view::npos)
+        << name.status();
+  }
+}
+
+TEST(ValidateNameTest, AcceptsScriptsAndCombiningAccents) {
+  for (const char* value : {"Zoë Brontë", "José", "李小龙", "Ólafur Ragnar", "Nguyễn",
+                            "O'Brien-Smith", "محمد", "Ἀριστοτέλης"}) {
+    EXPECT_TRUE(ValidateName("first_name", value).ok()) << value;
+  }
+}
+
+TEST(ValidateEmailTest, RejectsLookAlikeLetters) {
+  // Cyrillic а (U+0430) and Greek ο (U+03BF) look like the Latin letters they replace.
+  for (const char* email : {"\xD0\xB0na@example.org", "ana@examp\xCE\xBF" "le.org"}) {
+    absl::StatusOr<std::string> result = ValidateEmail("email", email);
+
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << email;
+    EXPECT_NE(result.status().message().find("ASCII"), absl::string_view::npos) << email;
+  }
+}
+
+TEST(ValidateTimestampTest, AcceptsTheProtobufRange) {
+  google::protobuf::Timestamp timestamp;
+  timestamp.set_seconds(kMaxTimestampSeconds);
+  timestamp.set_nanos(999999999);
+
+  absl::StatusOr<absl::Time> time = ValidateTimestamp("expire_time", timestamp);
+
+  ASSERT_TRUE(time.ok()) << time.status();
+  EXPECT_EQ(absl::ToUnixSeconds(*time), kMaxTimestampSeconds);
+}
+
+TEST(ValidateTimestampTest, RejectsOutOfRangeSecondsAndNanos) {
+  struct Case {
+    int64_t seconds;
+    int32_t nanos;
+    std::string expected_words;
+  };
+  const Case cases[] = {
+      {kMaxTimestampSeconds + 1, 0, "years 0001 to 9999"},
+      {kMinTimestampSeconds - 1, 0, "years 0001 to 9999"},
+      {INT64_MAX, 0, "years 0001 to 9999"},
+      {0, -1, "nanos"},
+      {0, 1000000000, "nanos"},
+  };
+  for (const Case& input : cases) {
+    google::protobuf::Timestamp timestamp;
+    timestamp.set_seconds(input.seconds);
+    timestamp.set_nanos(input.nanos);
+
+    absl::StatusOr<absl::Time> time = ValidateTimestamp("expire_time", timestamp);
+
+    ASSERT_EQ(time.status().code(), absl::StatusCode::kInvalidArgument) << input.seconds;
+    EXPECT_EQ(time.status().message().rfind("expire_time ", 0), 0u) << time.status();
+    EXPECT_NE(time.status().message().find(input.expected_words), absl::string_view::npos)
+        << time.status();
+  }
+}
+
+TEST(ValidateOptionalTextTest, AcceptsEmptyAndPrintableUtf8) {
+  EXPECT_TRUE(ValidateOptionalText("actor_id", "", 8).ok());
+  EXPECT_TRUE(ValidateOptionalText("actor_id", "mtls:Zoë", 16).ok());
+}
+
+TEST(ValidateOptionalTextTest, RejectsLongInvalidAndControlText) {
+  const BadInput cases[] = {
+      {"123456789", "longer than 8 bytes"},
+      {"ab\xFF", "not valid UTF-8"},
+      {"ab\ncd", "control character"},
+      {std::string("ab\0cd", 5), "control character"},
+  };
+  for (const BadInput& input : cases) {
+    absl::Status status = ValidateOptionalText("actor_id", input.value, 8);
+
+    ASSERT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << input.value;
+    EXPECT_EQ(status.message().rfind("actor_id ", 0), 0u) << status;
+    EXPECT_NE(status.message().find(input.expected_words), absl::string_view::npos) << status;
   }
 }
 

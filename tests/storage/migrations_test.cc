@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "storage/embedded_migrations.h"
+#include "storage/migration_files.h"
 #include "storage/store.h"
 #include "tests/storage/store_test_base.h"
 #include "tests/support/test_database.h"
@@ -34,6 +35,51 @@ TEST(EmbeddedMigrationsTest, VersionsAscendFromOne) {
   ASSERT_FALSE(versions.empty());
   EXPECT_EQ(versions.front(), 1);
   for (size_t i = 1; i < versions.size(); ++i) EXPECT_LT(versions[i - 1], versions[i]);
+}
+
+TEST(EmbeddedMigrationsTest, PassCheckMigrations) {
+  const absl::Status status = CheckMigrations(EmbeddedMigrations());
+
+  EXPECT_TRUE(status.ok()) << status;
+}
+
+TEST(ParseMigrationFileNameTest, ReadsVersionAndName) {
+  absl::StatusOr<MigrationFileName> parsed = ParseMigrationFileName("0004_outbox_dead_letter.sql");
+
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->version, 4);
+  EXPECT_EQ(parsed->name, "outbox_dead_letter");
+}
+
+TEST(ParseMigrationFileNameTest, RejectsOtherForms) {
+  for (const char* file_name :
+       {"", ".sql", "0001.sql", "_initial.sql", "0001_.sql", "0001_initial.SQL", "0001-initial.sql",
+        "0000_zero.sql", "1000000_big.sql", "99999999999999999999_x.sql", "x001_initial.sql",
+        "0001_in itial.sql", "0001_initial.sql.bak"}) {
+    absl::StatusOr<MigrationFileName> parsed = ParseMigrationFileName(file_name);
+
+    ASSERT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument) << file_name;
+    EXPECT_NE(parsed.status().message().find("NNNN_name.sql"), absl::string_view::npos)
+        << parsed.status();
+  }
+}
+
+TEST(CheckMigrationsTest, RejectsBrokenLists) {
+  const Migration first{1, "initial", "CREATE TABLE t (id int);"};
+  const std::vector<std::vector<Migration>> lists = {
+      {},
+      {first, {1, "again", "SELECT 1;"}},
+      {{2, "second", "SELECT 1;"}, first},
+      {first, {2, "blank", " \n\t"}},
+      {first, {2, "bad-name", "SELECT 1;"}},
+      {first, {2, "nul", absl::string_view("SELECT\0 1;", 10)}},
+      {{0, "zero", "SELECT 1;"}},
+  };
+  for (const std::vector<Migration>& list : lists) {
+    const absl::Status status = CheckMigrations(list);
+
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << list.size();
+  }
 }
 
 TEST(ApplyMigrationsTest, AppliesAllOnceThenNone) {

@@ -11,6 +11,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 packages=(
   # Compiler and build tools.
   g++ make cmake pkg-config
+  # clang with libFuzzer and its sanitizer runtimes, for tools/dev/fuzz.sh. g++ brings the
+  # runtimes of tools/dev/sanitize.sh (libasan8, libubsan1, libtsan2).
+  clang libclang-rt-14-dev
   # Libraries and code generators the build links or runs.
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libpqxx-dev libpq-dev libsodium-dev libphonenumber-dev libspdlog-dev libfmt-dev

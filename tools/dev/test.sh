@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
 # Installs the packages, builds with tests, checks the API in proto/ with buf lint and buf
 # breaking, starts a fresh private PostgreSQL cluster (var/test-pg, port 54330, no fsync) and
-# runs every test with ctest. The cluster is stopped on exit; its log stays in
-# var/test-pg/postgres.log until the next run wipes it.
-# Exits with ctest's status, or with 1 when ctest passes but buf reports problems.
+# runs every test with ctest. Then, on the same cluster, come three more stages:
+# every test again under AddressSanitizer and UndefinedBehaviorSanitizer (build-asan/), the
+# tests labelled "concurrency" under ThreadSanitizer (build-tsan/), and a bounded run of each
+# libFuzzer target (build-fuzz/); see tools/dev/sanitize.sh and tools/dev/fuzz.sh. Every
+# stage runs even when an earlier one fails, and the run ends with the time each took.
+# The cluster is stopped on exit; its log stays in var/test-pg/postgres.log until the next
+# run wipes it.
+# Exits with 1 when any stage fails or buf reports problems, else 0.
 #
 # Usage: tools/dev/test.sh [CTEST_ARG...]
-#   CTEST_ARG  passed to ctest after the defaults, for example -R FlowTest or -V
+#   CTEST_ARG  passed to the first ctest run after the defaults, for example -R FlowTest
 #
 # Environment:
-#   ACCESSDELEGATION_TEST_TIMEOUT  seconds one test may run before ctest kills it
-#                                  (default 600; a test's own TIMEOUT property wins)
+#   ACCESSDELEGATION_TEST_TIMEOUT     seconds one test may run before ctest kills it
+#                                     (default 600; a test's own TIMEOUT property wins)
+#   ACCESSDELEGATION_SKIP_HARDENING   set to 1 to skip the sanitizer and fuzzing stages,
+#                                     for a quicker local run; CI leaves it unset
+#   ACCESSDELEGATION_FUZZ_SECONDS     seconds each fuzz target runs (default 20)
 set -euo pipefail
 # shellcheck source=tools/dev/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -41,9 +49,39 @@ check_api() {
   return "${failed}"
 }
 
+# Stage names and their durations in seconds, for the summary at the end.
+stage_names=()
+stage_seconds=()
+stage_results=()
+
+# Runs a command as the named stage and records how long it took and whether it passed.
+# Returns the command's status.
+run_stage() {
+  local name="$1"
+  shift
+  local start="${SECONDS}"
+  local result=0
+  log "stage ${name}: starting"
+  "$@" || result=$?
+  stage_names+=("${name}")
+  stage_seconds+=("$((SECONDS - start))")
+  if ((result == 0)); then stage_results+=(passed); else stage_results+=("failed (${result})"); fi
+  log "stage ${name}: ${stage_results[-1]} after $((SECONDS - start))s"
+  return "${result}"
+}
+
+print_stage_summary() {
+  local i
+  log "stage durations:"
+  for i in "${!stage_names[@]}"; do
+    log "  ${stage_names[i]}: ${stage_seconds[i]}s, ${stage_results[i]}"
+  done
+  log "  total: ${SECONDS}s"
+}
+
 cd "${REPO_ROOT}"
 tools/dev/install-deps.sh
-tools/dev/build.sh
+run_stage build tools/dev/build.sh
 buf="$(ensure_buf)"
 
 # A failed API check fails the run, but only after ctest, so that one run shows both.
@@ -66,11 +104,21 @@ log "ACCESSDELEGATION_BUF_BIN=${ACCESSDELEGATION_BUF_BIN}"
 # --no-tests=error fails the run when ctest finds no test, which means a broken build
 # setup rather than a pass.
 status=0
-ctest --test-dir "${BUILD_DIR}" --output-on-failure -j2 --no-tests=error \
+run_stage tests ctest --test-dir "${BUILD_DIR}" --output-on-failure -j2 --no-tests=error \
   --timeout "${ACCESSDELEGATION_TEST_TIMEOUT:-600}" "$@" || status=$?
 if ((status != 0)); then
   log "ctest failed with status ${status}; the database log is ${PG_DIR}/postgres.log"
 fi
+
+if [[ "${ACCESSDELEGATION_SKIP_HARDENING:-}" == "1" ]]; then
+  log "ACCESSDELEGATION_SKIP_HARDENING=1: skipping the sanitizer and fuzzing stages"
+else
+  run_stage asan-ubsan tools/dev/sanitize.sh address || status=1
+  run_stage tsan tools/dev/sanitize.sh thread || status=1
+  run_stage fuzz tools/dev/fuzz.sh || status=1
+fi
+print_stage_summary
+
 if ((api_status != 0)); then
   log "buf lint or buf breaking reported problems in proto/; see their output above"
   ((status != 0)) || status=1
