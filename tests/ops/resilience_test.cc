@@ -177,8 +177,10 @@ class DatabaseOutageTest : public ::testing::Test {
 
     ServerOptions options;
     options.database_url = cluster_->application_url();
+    // The writers create far more invitations than an owner's daily cap allows.
     options.flags = {"--migrate_database_url=" + cluster_->url(),
-                     "--health_check_interval=200ms", "--database_pool_size=4"};
+                     "--health_check_interval=200ms", "--database_pool_size=4",
+                     "--invitations_per_owner_per_day=0"};
     absl::StatusOr<std::unique_ptr<ServerProcess>> server =
         ServerProcess::Start(options, temp_dir_.path());
     ASSERT_TRUE(server.ok()) << server.status();
@@ -294,7 +296,9 @@ class ServerCrashTest : public ::testing::Test {
     ASSERT_TRUE(application_url.ok()) << application_url.status();
 
     options_.database_url = *application_url;
-    options_.flags = {"--migrate_database_url=" + database_->url(), "--database_pool_size=4"};
+    // The writers create far more invitations than an owner's daily cap allows.
+    options_.flags = {"--migrate_database_url=" + database_->url(), "--database_pool_size=4",
+                      "--invitations_per_owner_per_day=0"};
     StartServer();
   }
 
