@@ -27,6 +27,23 @@ absl::StatusOr<std::string> FuzzStore::FindSession(const std::string& token_hash
   return std::string(kFuzzAccountId);
 }
 
+absl::StatusOr<storage::SessionRecord> FuzzStore::GetSession(const std::string& token_hash) {
+  if (token_hash != session_token_hash_) return absl::NotFoundError("no such session");
+  const absl::Time now = absl::Now();
+  storage::SessionRecord session;
+  session.account_id = kFuzzAccountId;
+  session.create_time = now - absl::Hours(1);
+  session.expire_time = now + absl::Hours(11);
+  // Older than the authenticator's touch precision and well within its idle timeout, so
+  // every session call also runs TouchSession.
+  session.last_used_time = now - absl::Minutes(5);
+  return session;
+}
+
+absl::Status FuzzStore::TouchSession(const std::string&, absl::Time, absl::Duration) {
+  return absl::OkStatus();
+}
+
 absl::StatusOr<storage::AccountRecord> FuzzStore::GetAccount(const std::string& account_id) {
   return AccountWithId(account_id);
 }
@@ -78,6 +95,13 @@ absl::Status FuzzStore::CreateSession(const std::string&, const std::string&, ab
   return Unavailable();
 }
 
+absl::StatusOr<storage::SignInAttempt> FuzzStore::BeginSignIn(const std::string&, absl::Time,
+                                                               const storage::SignInPolicy&) {
+  return Unavailable();
+}
+
+absl::Status FuzzStore::ClearSignInFailures(const std::string&) { return Unavailable(); }
+
 absl::Status FuzzStore::EndSession(const std::string&) { return Unavailable(); }
 
 absl::StatusOr<int> FuzzStore::ChangePassword(const storage::Actor&, const std::string&,
@@ -106,6 +130,12 @@ absl::StatusOr<std::vector<storage::GrantChangeRecord>> FuzzStore::ListGrantChan
 
 absl::StatusOr<storage::InvitationLookup> FuzzStore::LookupInvitation(const std::string&,
                                                                       absl::Time) {
+  return Unavailable();
+}
+
+absl::StatusOr<storage::PasscodeCheck> FuzzStore::CheckInvitationPasscode(
+    const storage::Actor&, const std::string&, absl::Time, bool, const storage::PasscodeVerifier&,
+    int, const storage::EmailComposer&) {
   return Unavailable();
 }
 
@@ -152,12 +182,12 @@ absl::StatusOr<storage::Page<storage::InvitationRecord>> FuzzStore::ListInvitati
 }
 
 absl::StatusOr<storage::Page<storage::GrantRecord>> FuzzStore::ListGrants(
-    const std::string&, absl::Time, const storage::PageRequest&) {
+    const std::string&, storage::GrantState, absl::Time, const storage::PageRequest&) {
   return Unavailable();
 }
 
 absl::StatusOr<storage::Page<storage::GrantRecord>> FuzzStore::ListDelegatedAccess(
-    const std::string&, absl::Time, const storage::PageRequest&) {
+    const std::string&, storage::GrantState, absl::Time, const storage::PageRequest&) {
   return Unavailable();
 }
 
@@ -215,6 +245,8 @@ absl::StatusOr<std::vector<storage::FailedEmail>> FuzzStore::ListFailedEmails(in
 absl::StatusOr<storage::FailedEmail> FuzzStore::RetryEmail(const std::string&) {
   return Unavailable();
 }
+
+absl::StatusOr<uint64_t> FuzzStore::CurrentWalPosition() { return Unavailable(); }
 
 absl::Status FuzzStore::Ping() { return Unavailable(); }
 

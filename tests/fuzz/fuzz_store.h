@@ -10,7 +10,8 @@ namespace accessdelegation::fuzz {
 
 // FuzzStore is an in-memory Store for the RPC fuzzer, which runs far too many calls per
 // second for a real PostgreSQL. It keeps no state and simulates only this:
-// - one session token hash maps to kFuzzAccountId;
+// - one session token hash maps to kFuzzAccountId: a live session that was last used a few
+//   minutes ago, so the authenticator touches it, and TouchSession succeeds;
 // - every account id names an account;
 // - CreateInvitation composes its email from the request and returns the new invitation;
 // - every other call fails with UNAVAILABLE, as a store does while its database is down.
@@ -37,6 +38,13 @@ class FuzzStore final : public storage::Store {
   absl::Status CreateSession(const std::string& token_hash, const std::string& account_id,
                              absl::Time expire_time) override;
   absl::StatusOr<std::string> FindSession(const std::string& token_hash, absl::Time now) override;
+  absl::StatusOr<storage::SessionRecord> GetSession(const std::string& token_hash) override;
+  absl::Status TouchSession(const std::string& token_hash, absl::Time now,
+                            absl::Duration precision) override;
+  absl::StatusOr<storage::SignInAttempt> BeginSignIn(const std::string& email_normalized,
+                                                     absl::Time now,
+                                                     const storage::SignInPolicy& policy) override;
+  absl::Status ClearSignInFailures(const std::string& email_normalized) override;
   absl::Status EndSession(const std::string& token_hash) override;
   absl::StatusOr<int> ChangePassword(const storage::Actor& actor, const std::string& account_id,
                                      const std::string& password_hash,
@@ -55,6 +63,10 @@ class FuzzStore final : public storage::Store {
       const storage::EmailComposer& compose, const storage::IdempotencyKey& idempotency) override;
   absl::StatusOr<storage::InvitationLookup> LookupInvitation(const std::string& token_hash,
                                                              absl::Time now) override;
+  absl::StatusOr<storage::PasscodeCheck> CheckInvitationPasscode(
+      const storage::Actor& actor, const std::string& token_hash, absl::Time now,
+      bool has_passcode, const storage::PasscodeVerifier& verify, int max_failures,
+      const storage::EmailComposer& compose_canceled) override;
   absl::StatusOr<storage::InvitationRecord> AcceptInvitation(
       const storage::Actor& actor, const std::string& token_hash,
       const std::string& invitee_account_id, absl::Time now, const storage::EmailComposer& compose,
@@ -83,10 +95,10 @@ class FuzzStore final : public storage::Store {
       const std::string& owner_account_id, storage::InvitationState state, absl::Time now,
       const storage::PageRequest& page) override;
   absl::StatusOr<storage::Page<storage::GrantRecord>> ListGrants(
-      const std::string& owner_account_id, absl::Time now,
+      const std::string& owner_account_id, storage::GrantState state, absl::Time now,
       const storage::PageRequest& page) override;
   absl::StatusOr<storage::Page<storage::GrantRecord>> ListDelegatedAccess(
-      const std::string& delegate_account_id, absl::Time now,
+      const std::string& delegate_account_id, storage::GrantState state, absl::Time now,
       const storage::PageRequest& page) override;
   absl::StatusOr<storage::GrantRecord> UpdateGrant(
       const storage::Actor& actor, const std::string& owner_account_id, const std::string& grant_id,
@@ -114,6 +126,7 @@ class FuzzStore final : public storage::Store {
   absl::StatusOr<std::vector<storage::FailedEmail>> ListFailedEmails(int64_t after_id,
                                                                      int limit) override;
   absl::StatusOr<storage::FailedEmail> RetryEmail(const std::string& message_id) override;
+  absl::StatusOr<uint64_t> CurrentWalPosition() override;
   absl::Status Ping() override;
   absl::StatusOr<storage::StoreStats> ReadStats() override;
 

@@ -30,8 +30,11 @@
 #include "server/accounts_service.h"
 #include "server/auth.h"
 #include "server/call_interceptor.h"
+#include "server/grant_view.h"
 #include "server/metrics.h"
 #include "server/operations_service.h"
+#include "server/password_hasher.h"
+#include "server/peer_throttle.h"
 #include "server/secrets.h"
 #include "tests/fuzz/fuzz_store.h"
 #include "tests/fuzz/fuzz_support.h"
@@ -48,6 +51,9 @@ constexpr const char* kServices[] = {
     "accessdelegation.v1.AccessHistory", "accessdelegation.v1.Operations"};
 // The server binary's default limit (server/server.h).
 constexpr int kMaxReceiveMessageBytes = 64 * 1024;
+// The failure limit of both peer throttles. Every input comes from one peer, so the limit
+// is far above what a fuzzing run reaches in a window, and no call stops at the throttle.
+constexpr int kPeerFailureLimit = 1 << 30;
 
 // Harness is the in-process server and a generic client of it, built once per process.
 class Harness {
@@ -69,14 +75,39 @@ class Harness {
     FUZZ_CHECK(service_tokens.ok());
     store_ = std::make_unique<FuzzStore>(server::HashToken(kSessionToken));
     authenticator_ = std::make_unique<server::Authenticator>(
-        store_.get(), *std::move(service_tokens), /*accept_client_certificates=*/false);
+        store_.get(), *std::move(service_tokens), /*accept_client_certificates=*/false,
+        /*session_idle_timeout=*/absl::Minutes(30));
 
+    // No change listener feeds the view, so it caches nothing and every check reads the
+    // store. A short token_wait keeps checks that carry a consistency token from waiting
+    // the server's 50 ms for a position that never arrives.
+    server::GrantView::Options view_options;
+    view_options.max_entries = 1024;
+    view_options.token_wait = absl::Milliseconds(1);
+    grant_view_ = std::make_unique<server::GrantView>(store_.get(), /*standby=*/nullptr,
+                                                      view_options);
+    server::PasswordHasher::Options hasher_options;
+    hasher_options.threads = 1;
+    hasher_options.max_queued = 4;
+    password_hasher_ = std::make_unique<server::PasswordHasher>(hasher_options);
+    sign_in_peers_ = std::make_unique<server::PeerThrottle>("failed sign-ins", kPeerFailureLimit,
+                                                            absl::Minutes(1));
+    token_peers_ = std::make_unique<server::PeerThrottle>("unknown or dead invitation tokens",
+                                                          kPeerFailureLimit, absl::Minutes(1));
+
+    server::AccountsService::Options accounts_options;
+    accounts_options.session_ttl = absl::Hours(12);
+    accounts_options.default_phone_region = "US";
     accounts_ = std::make_unique<server::AccountsService>(
-        store_.get(), authenticator_.get(),
-        server::AccountsService::Options{absl::Hours(12), "US"});
+        store_.get(), grant_view_.get(), password_hasher_.get(), authenticator_.get(),
+        accounts_options, sign_in_peers_.get(), token_peers_.get());
+    server::AccessDelegationService::Options access_options;
+    access_options.invitation_ttl = absl::Hours(24 * 7);
+    access_options.portal_base_url = "https://portal.invalid";
+    access_options.invitations_per_owner_per_day = 50;  // The server's default.
     access_delegation_ = std::make_unique<server::AccessDelegationService>(
-        store_.get(), authenticator_.get(), secret_box_.get(),
-        server::AccessDelegationService::Options{absl::Hours(24 * 7), "https://portal.invalid"});
+        store_.get(), grant_view_.get(), authenticator_.get(), secret_box_.get(), access_options,
+        token_peers_.get());
     server::AccessHistoryService::Options history_options;
     history_options.page_token_key = std::string(32, 'k');
     access_history_ = std::make_unique<server::AccessHistoryService>(
@@ -145,6 +176,10 @@ class Harness {
   std::unique_ptr<server::SecretBox> secret_box_;
   std::unique_ptr<FuzzStore> store_;
   std::unique_ptr<server::Authenticator> authenticator_;
+  std::unique_ptr<server::GrantView> grant_view_;
+  std::unique_ptr<server::PasswordHasher> password_hasher_;
+  std::unique_ptr<server::PeerThrottle> sign_in_peers_;
+  std::unique_ptr<server::PeerThrottle> token_peers_;
   std::unique_ptr<server::AccountsService> accounts_;
   std::unique_ptr<server::AccessDelegationService> access_delegation_;
   std::unique_ptr<server::AccessHistoryService> access_history_;
