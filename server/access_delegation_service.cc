@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <functional>
+#include <string>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -137,11 +140,6 @@ void FillInvitation(const storage::InvitationRecord& record, v1::Invitation* inv
   }
 }
 
-// Returns the state a grant list filters to: the requested one, or ACTIVE when unset.
-v1::GrantState GrantStateOrActive(v1::GrantState requested) {
-  return requested == v1::GRANT_STATE_UNSPECIFIED ? v1::GRANT_STATE_ACTIVE : requested;
-}
-
 void FillGrant(const storage::GrantRecord& record, v1::Grant* grant) {
   ToProto(record, grant);
   grant->set_etag(RenderEtag(record.version));
@@ -150,6 +148,34 @@ void FillGrant(const storage::GrantRecord& record, v1::Grant* grant) {
   }
   grant->set_owner_first_name(record.owner_first_name);
   grant->set_owner_last_name(record.owner_last_name);
+}
+
+// Lists one page of `account_id`'s grants for ListGrants or ListDelegatedAccess (the
+// `list_name`), in the requested state or ACTIVE when it is unset, through `read_page`.
+// Page tokens are bound to the list, the account and the state.
+absl::Status ListGrantPage(
+    const PageTokens& page_tokens, absl::string_view list_name, const std::string& account_id,
+    v1::GrantState requested_state, int32_t page_size, const std::string& page_token,
+    const std::function<absl::StatusOr<storage::Page<storage::GrantRecord>>(
+        v1::GrantState, const storage::PageRequest&)>& read_page,
+    google::protobuf::RepeatedPtrField<v1::Grant>* grants, std::string* next_page_token) {
+  if (absl::Status status = ValidateStateFilter("state", requested_state); !status.ok()) {
+    return status;
+  }
+  const v1::GrantState state = requested_state == v1::GRANT_STATE_UNSPECIFIED
+                                   ? v1::GRANT_STATE_ACTIVE
+                                   : requested_state;
+  const std::string filter =
+      absl::StrCat(list_name, "/", account_id, "/", static_cast<int>(state));
+  absl::StatusOr<storage::PageRequest> page =
+      ReadPageRequest(page_tokens, filter, page_size, page_token);
+  if (!page.ok()) return page.status();
+
+  absl::StatusOr<storage::Page<storage::GrantRecord>> listed = read_page(state, *page);
+  if (!listed.ok()) return listed.status();
+  for (const storage::GrantRecord& grant : listed->items) FillGrant(grant, grants->Add());
+  if (listed->next.has_value()) *next_page_token = page_tokens.Issue(filter, *listed->next);
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -649,24 +675,13 @@ absl::Status AccessDelegationService::DoListGrants(const grpc::ServerContext& co
                                                    v1::ListGrantsResponse& response) {
   absl::StatusOr<OwnerCall> call = AuthorizeOwner(context, request.owner_account_id());
   if (!call.ok()) return call.status();
-  if (absl::Status status = ValidateStateFilter("state", request.state()); !status.ok()) {
-    return status;
-  }
-  const v1::GrantState state = GrantStateOrActive(request.state());
-  const std::string filter =
-      absl::StrCat("ListGrants/", call->owner_id, "/", static_cast<int>(state));
-  absl::StatusOr<storage::PageRequest> page =
-      ReadPageRequest(page_tokens_, filter, request.page_size(), request.page_token());
-  if (!page.ok()) return page.status();
-
-  absl::StatusOr<storage::Page<storage::GrantRecord>> grants =
-      store_->ListGrants(call->owner_id, state, absl::Now(), *page);
-  if (!grants.ok()) return grants.status();
-  for (const storage::GrantRecord& grant : grants->items) FillGrant(grant, response.add_grants());
-  if (grants->next.has_value()) {
-    response.set_next_page_token(page_tokens_.Issue(filter, *grants->next));
-  }
-  return absl::OkStatus();
+  return ListGrantPage(
+      page_tokens_, "ListGrants", call->owner_id, request.state(), request.page_size(),
+      request.page_token(),
+      [&](v1::GrantState state, const storage::PageRequest& page) {
+        return store_->ListGrants(call->owner_id, state, absl::Now(), page);
+      },
+      response.mutable_grants(), response.mutable_next_page_token());
 }
 
 grpc::Status AccessDelegationService::ListDelegatedAccess(
@@ -681,24 +696,13 @@ absl::Status AccessDelegationService::DoListDelegatedAccess(
     v1::ListDelegatedAccessResponse& response) {
   absl::StatusOr<Caller> caller = authenticator_->RequireSession(context);
   if (!caller.ok()) return caller.status();
-  if (absl::Status status = ValidateStateFilter("state", request.state()); !status.ok()) {
-    return status;
-  }
-  const v1::GrantState state = GrantStateOrActive(request.state());
-  const std::string filter =
-      absl::StrCat("ListDelegatedAccess/", caller->account_id, "/", static_cast<int>(state));
-  absl::StatusOr<storage::PageRequest> page =
-      ReadPageRequest(page_tokens_, filter, request.page_size(), request.page_token());
-  if (!page.ok()) return page.status();
-
-  absl::StatusOr<storage::Page<storage::GrantRecord>> grants =
-      store_->ListDelegatedAccess(caller->account_id, state, absl::Now(), *page);
-  if (!grants.ok()) return grants.status();
-  for (const storage::GrantRecord& grant : grants->items) FillGrant(grant, response.add_grants());
-  if (grants->next.has_value()) {
-    response.set_next_page_token(page_tokens_.Issue(filter, *grants->next));
-  }
-  return absl::OkStatus();
+  return ListGrantPage(
+      page_tokens_, "ListDelegatedAccess", caller->account_id, request.state(),
+      request.page_size(), request.page_token(),
+      [&](v1::GrantState state, const storage::PageRequest& page) {
+        return store_->ListDelegatedAccess(caller->account_id, state, absl::Now(), page);
+      },
+      response.mutable_grants(), response.mutable_next_page_token());
 }
 
 grpc::Status AccessDelegationService::UpdateGrant(grpc::ServerContext* context,
