@@ -2,11 +2,11 @@
 # Installs the packages, builds with tests, checks the API in proto/ with buf lint and buf
 # breaking, starts a fresh private PostgreSQL cluster (var/test-pg, port 54330, no fsync) and
 # runs every test with ctest. Then, on the same cluster, come the hardening stages named in
-# ACCESSDELEGATION_HARDENING_STAGES: "asan" runs every test again under AddressSanitizer and
-# UndefinedBehaviorSanitizer (build-asan/), "tsan" the tests labelled "concurrency" under
-# ThreadSanitizer (build-tsan/), and "fuzz" a bounded run of each libFuzzer target
-# (build-fuzz/); see tools/dev/sanitize.sh and tools/dev/fuzz.sh. Every stage runs even
-# when an earlier one fails, and the run ends with the time each took.
+# ACCESSDELEGATION_HARDENING_STAGES (all three when it is unset): "asan" runs every
+# test again under AddressSanitizer and UndefinedBehaviorSanitizer (build-asan/), "tsan" the
+# tests labelled "concurrency" under ThreadSanitizer (build-tsan/), and "fuzz" a bounded run
+# of each libFuzzer target (build-fuzz/); see tools/dev/sanitize.sh and tools/dev/fuzz.sh.
+# Every stage runs even when an earlier one fails, and the run ends with the time each took.
 # The cluster is stopped on exit; its log stays in var/test-pg/postgres.log until the next
 # run wipes it.
 # Exits with 1 when any stage fails or buf reports problems, else 0.
@@ -18,7 +18,8 @@
 #   ACCESSDELEGATION_TEST_TIMEOUT     seconds one test may run before ctest kills it
 #                                     (default 600; a test's own TIMEOUT property wins)
 #   ACCESSDELEGATION_HARDENING_STAGES  space-separated hardening stages to run after the
-#                                     tests: any of asan, tsan and fuzz (default: none)
+#                                     tests: any of asan, tsan and fuzz (default: all
+#                                     three; set it empty to run none)
 #   ACCESSDELEGATION_FUZZ_SECONDS     seconds each fuzz target runs (default 20)
 set -euo pipefail
 # shellcheck source=tools/dev/common.sh
@@ -111,9 +112,7 @@ if ((status != 0)); then
   log "ctest failed with status ${status}; the database log is ${PG_DIR}/postgres.log"
 fi
 
-# NOTE: The sanitizer stages have not yet passed a whole run on a CI machine, so CI does not
-# ask for them; run them with ACCESSDELEGATION_HARDENING_STAGES="asan tsan".
-for stage in ${ACCESSDELEGATION_HARDENING_STAGES:-}; do
+for stage in ${ACCESSDELEGATION_HARDENING_STAGES-asan tsan fuzz}; do
   case "${stage}" in
     asan) run_stage asan-ubsan tools/dev/sanitize.sh address || status=1 ;;
     tsan) run_stage tsan tools/dev/sanitize.sh thread || status=1 ;;
