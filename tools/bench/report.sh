@@ -88,12 +88,18 @@ def baseline(n):
                  else "not available (no consistency_token field in the API)" end)),
    met: ($plain.p99_ms <= 50 and $token.available and $token.stale_answers == 0)}]
 | .checks = (
-   [.rows[] | {check: "\(.name): no errors", ok: (.errors == 0)}]
+   [.rows[] | select(.name != "sign_in_load") | {check: "\(.name): no errors", ok: (.errors == 0)}]
    + [.rows[] | select(.rpc == "check_access")
       | {check: "\(.name): both allowed and denied answers", ok: (.allowed > 0 and .denied > 0)}]
    + [$w.committed_by_rpc | to_entries[] | {check: "writes: \(.key) committed", ok: (.value > 0)}]
    + [{check: "update_grant: UpdateGrant committed", ok: ($u.calls > 0)}]
-   + [{check: "sign_in_load: no errors", ok: (r("sign_in_load").errors == 0)}]
+   # The sign-in load overloads the password pool on purpose: its bounded queue rejects
+   # calls (RESOURCE_EXHAUSTED) and queued calls can time out, most of all on a busy
+   # machine. Any other failure is an error.
+   + [{check: "sign_in_load: no errors besides RESOURCE_EXHAUSTED and DEADLINE_EXCEEDED",
+       ok: ((r("sign_in_load").failures_by_code
+             | del(.RESOURCE_EXHAUSTED, .DEADLINE_EXCEEDED) | [.[]] | add // 0) == 0
+            and r("sign_in_load").invalid_responses == 0)}]
    + [{check: "pgbench: transactions without failures", ok: ($pg.tps > 0 and $pg.failed == 0)}]
    + [$fresh[] | select(.available)
       | {check: "freshness \(if .with_token then "with" else "without" end) token: every revoke seen, no errors",
