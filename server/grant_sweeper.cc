@@ -26,11 +26,13 @@ storage::Actor SystemActor() {
 }  // namespace
 
 GrantSweeper::GrantSweeper(storage::Store* store, std::string portal_base_url,
-                           absl::Duration interval, absl::Duration warning_window)
+                           absl::Duration interval, absl::Duration warning_window,
+                           storage::PurgeOptions retention)
     : store_(store),
       portal_base_url_(std::move(portal_base_url)),
       interval_(interval),
-      warning_window_(warning_window) {}
+      warning_window_(warning_window),
+      retention_(retention) {}
 
 GrantSweeper::~GrantSweeper() { Stop(); }
 
@@ -68,6 +70,24 @@ absl::StatusOr<storage::SweepResult> GrantSweeper::SweepOnce(absl::Time now) {
   return total;
 }
 
+absl::StatusOr<storage::PurgeResult> GrantSweeper::PurgeOnce(absl::Time now) {
+  storage::PurgeOptions options = retention_;
+  options.now = now;
+
+  storage::PurgeResult total;
+  for (int round = 0; round < kMaxRoundsPerSweep; ++round) {
+    absl::StatusOr<storage::PurgeResult> result = store_->PurgeStaleRecords(options);
+    if (!result.ok()) return result.status();
+    total.request_ids += result->request_ids;
+    total.sign_in_throttles += result->sign_in_throttles;
+    total.sessions += result->sessions;
+    if (result->request_ids == 0 && result->sign_in_throttles == 0 && result->sessions == 0) {
+      break;
+    }
+  }
+  return total;
+}
+
 void GrantSweeper::Run() {
   while (true) {
     absl::StatusOr<storage::SweepResult> result = SweepOnce(absl::Now());
@@ -76,6 +96,14 @@ void GrantSweeper::Run() {
     } else if (result->expired + result->notified + result->warned > 0) {
       spdlog::info("grant sweep: {} grants expired, {} expiry notices and {} warnings queued",
                    result->expired, result->notified, result->warned);
+    }
+
+    absl::StatusOr<storage::PurgeResult> purged = PurgeOnce(absl::Now());
+    if (!purged.ok()) {
+      spdlog::warn("purge of stale records failed: {}", purged.status().ToString());
+    } else if (purged->request_ids + purged->sign_in_throttles + purged->sessions > 0) {
+      spdlog::info("purged {} request ids, {} sign-in throttles and {} ended sessions",
+                   purged->request_ids, purged->sign_in_throttles, purged->sessions);
     }
 
     absl::MutexLock lock(&mutex_);

@@ -94,6 +94,9 @@ ABSL_FLAG(absl::Duration, peer_limit_window, absl::Minutes(15),
           "Window of the per-address limits, such as 15m.");
 ABSL_FLAG(int, invitations_per_owner_per_day, 50,
           "Invitations one owner may create in 24 hours; 0 for no limit.");
+ABSL_FLAG(absl::Duration, request_id_retention, absl::Hours(24),
+          "How long a write's request_id is remembered so that a retry returns the first "
+          "response, such as 24h; a retry after that runs the request again.");
 ABSL_FLAG(std::string, service_token_file, "",
           "File of service tokens for hospital back ends: lines \"<name> <sha256-hex-of-token>\".");
 ABSL_FLAG(std::string, secret_key_file, "var/secret.key",
@@ -217,6 +220,7 @@ accessdelegation::server::Config ConfigFromFlags() {
   config.peer_token_failure_limit = absl::GetFlag(FLAGS_peer_token_failure_limit);
   config.peer_limit_window = absl::GetFlag(FLAGS_peer_limit_window);
   config.invitations_per_owner_per_day = absl::GetFlag(FLAGS_invitations_per_owner_per_day);
+  config.request_id_retention = absl::GetFlag(FLAGS_request_id_retention);
   config.service_token_file = absl::GetFlag(FLAGS_service_token_file);
   config.secret_key_file = absl::GetFlag(FLAGS_secret_key_file);
   config.default_phone_region = absl::GetFlag(FLAGS_default_phone_region);

@@ -66,6 +66,15 @@ AccountsService::Options AccountsOptions(const Config& config) {
   return options;
 }
 
+// What the background purge deletes. A throttle row matters for as long as BeginSignIn
+// counts its failures, which is sign_in_lockout.
+storage::PurgeOptions RetentionOptions(const Config& config) {
+  storage::PurgeOptions options;
+  options.request_id_retention = config.request_id_retention;
+  options.sign_in_failure_lifetime = config.sign_in_lockout;
+  return options;
+}
+
 RetryPolicy MailRetryPolicy(const Config& config) {
   RetryPolicy policy;
   policy.base = config.mail_retry_base;
@@ -134,6 +143,9 @@ absl::Status ValidateConfig(const Config& config) {
   }
   if (config.session_idle_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("session_idle_timeout must be positive, such as 30m");
+  }
+  if (config.request_id_retention <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("request_id_retention must be positive, such as 24h");
   }
   if (config.sign_in_delay_after_failures < 0 || config.sign_in_lockout_after_failures < 0 ||
       config.peer_sign_in_failure_limit < 0 || config.peer_token_failure_limit < 0 ||
@@ -282,7 +294,8 @@ class ServerImpl final : public Server {
         operations_(store_.get(), authenticator_.get(), std::move(page_token_key)),
         deliverer_(store_.get(), secret_box_.get(), std::move(mail_transport), config.mail_from,
                    config.outbox_poll_interval, MailRetryPolicy(config), &metrics_),
-        grant_sweeper_(store_.get(), config.portal_base_url, kGrantSweepInterval) {
+        grant_sweeper_(store_.get(), config.portal_base_url, kGrantSweepInterval,
+                       kGrantExpiryWarning, RetentionOptions(config)) {
     grant_view_.SetFenceRequester([this] { change_listener_.RequestFence(); });
   }
 

@@ -84,6 +84,9 @@ struct Config {
   absl::Duration peer_limit_window = absl::Minutes(15);
   // Invitations one owner may create in 24 hours; 0 for no limit.
   int invitations_per_owner_per_day = 50;
+  // How long a write's request_id is remembered, so that a retry returns the first
+  // response; older ones are deleted in the background.
+  absl::Duration request_id_retention = absl::Hours(24);
   // File of service tokens: one "<name> <sha256-hex-of-token>" per line, '#' comments.
   std::string service_token_file;
   // File holding the 32-byte key that seals invitation tokens queued in the outbox;

@@ -12,6 +12,7 @@ namespace {
 
 void PrepareAllStatements(pqxx::connection& connection) {
   PrepareAccountStatements(connection);
+  PrepareRetentionStatements(connection);
   PrepareInvitationStatements(connection);
   PrepareGrantStatements(connection);
   PrepareOutboxStatements(connection);

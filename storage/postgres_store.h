@@ -135,6 +135,7 @@ class PostgresStore final : public Store {
       const std::string& owner_account_id, const std::string& delegate_account_id) override;
   absl::StatusOr<SweepResult> SweepExpiredGrants(const Actor& actor,
                                                  const SweepOptions& options) override;
+  absl::StatusOr<PurgeResult> PurgeStaleRecords(const PurgeOptions& options) override;
 
   absl::StatusOr<std::vector<QueuedEmail>> ClaimEmails(int limit) override;
   absl::Status MarkEmailDelivered(int64_t id) override;
@@ -225,6 +226,7 @@ void PrepareStatements(pqxx::connection& connection, std::initializer_list<State
 // Register the statements of each method file; the pool runs them on every new
 // connection.
 void PrepareAccountStatements(pqxx::connection& connection);
+void PrepareRetentionStatements(pqxx::connection& connection);
 void PrepareInvitationStatements(pqxx::connection& connection);
 void PrepareGrantStatements(pqxx::connection& connection);
 void PrepareOutboxStatements(pqxx::connection& connection);

@@ -347,6 +347,28 @@ struct SweepResult {
   int notified = 0;  // Expired grants whose emails were queued.
   int warned = 0;    // Grants whose "about to expire" emails were queued.
 };
+
+// PurgeOptions are the settings of one PurgeStaleRecords run.
+struct PurgeOptions {
+  absl::Time now;
+  // A request_id is remembered at least this long; a retry after that runs the request
+  // again.
+  absl::Duration request_id_retention = absl::Hours(24);
+  // Sign-in failures older than this no longer count (SignInPolicy::lockout), so their
+  // throttle rows go once they block nothing.
+  absl::Duration sign_in_failure_lifetime = absl::Minutes(15);
+  // Sessions that ended or expired at least this long ago are deleted.
+  absl::Duration ended_session_retention = absl::Hours(24);
+  // Maximum rows deleted from each table per call, so that one run stays short.
+  int batch_size = 1000;
+};
+
+// PurgeResult counts the rows one PurgeStaleRecords run deleted.
+struct PurgeResult {
+  int request_ids = 0;
+  int sign_in_throttles = 0;
+  int sessions = 0;
+};
 // Store is the service's durable state. Each method is one database transaction: it
 // takes full effect or none.
 //
@@ -606,6 +628,13 @@ class Store {
   // nonzero to drain a backlog. Safe to run from several servers at once.
   virtual absl::StatusOr<SweepResult> SweepExpiredGrants(const Actor& actor,
                                                          const SweepOptions& options) = 0;
+
+  // Deletes rows that no longer affect any result: request_ids older than
+  // options.request_id_retention, sign-in throttles whose failures have lapsed and that
+  // block nothing, and sessions that ended or expired before options.ended_session_retention.
+  // Deletes at most options.batch_size rows of each table per call; call again while the
+  // result is nonzero. Safe to run from several servers at once.
+  virtual absl::StatusOr<PurgeResult> PurgeStaleRecords(const PurgeOptions& options) = 0;
 
   // Locks and returns up to `limit` undelivered emails, oldest first, skipping rows that
   // another deliverer holds. The caller delivers them and then reports each with

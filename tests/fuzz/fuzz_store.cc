@@ -226,6 +226,10 @@ absl::StatusOr<storage::SweepResult> FuzzStore::SweepExpiredGrants(const storage
   return Unavailable();
 }
 
+absl::StatusOr<storage::PurgeResult> FuzzStore::PurgeStaleRecords(const storage::PurgeOptions&) {
+  return Unavailable();
+}
+
 absl::StatusOr<std::vector<storage::QueuedEmail>> FuzzStore::ClaimEmails(int) {
   return Unavailable();
 }

@@ -118,6 +118,8 @@ class FuzzStore final : public storage::Store {
       const std::string& owner_account_id, const std::string& delegate_account_id) override;
   absl::StatusOr<storage::SweepResult> SweepExpiredGrants(
       const storage::Actor& actor, const storage::SweepOptions& options) override;
+  absl::StatusOr<storage::PurgeResult> PurgeStaleRecords(
+      const storage::PurgeOptions& options) override;
   absl::StatusOr<std::vector<storage::QueuedEmail>> ClaimEmails(int limit) override;
   absl::Status MarkEmailDelivered(int64_t id) override;
   absl::Status MarkEmailFailed(int64_t id, const std::string& error,

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "absl/time/clock.h"
 #include "storage/store.h"
 #include "tests/support/test_database.h"
 
@@ -110,6 +111,10 @@ TEST_F(PrivilegesTest, StoreWorksAsApplication) {
   ASSERT_TRUE(store.ok()) << store.status();
   EXPECT_TRUE((*store)->Ping().ok());
   EXPECT_TRUE((*store)->ReadStats().ok());
+  PurgeOptions purge;
+  purge.now = absl::Now();
+  absl::StatusOr<PurgeResult> purged = (*store)->PurgeStaleRecords(purge);
+  EXPECT_TRUE(purged.ok()) << purged.status();
 }
 
 }  // namespace
