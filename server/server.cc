@@ -45,6 +45,7 @@ namespace {
 constexpr int kMinReceiveMessageBytes = 4 * 1024;
 constexpr int kMaxReceiveMessageBytes = 4 * 1024 * 1024;
 constexpr int kMaxWatchStreams = 1024;
+constexpr int kMaxPollers = 4096;
 // How often ended grants are marked and their emails queued. CheckAccess ignores an ended
 // grant at once, so this only bounds how late the notices and change events are.
 constexpr absl::Duration kGrantSweepInterval = absl::Minutes(1);
@@ -119,6 +120,13 @@ absl::Status ValidateConfig(const Config& config) {
     return absl::InvalidArgumentError(absl::StrCat("max_watch_streams must be between 1 and ",
                                                    kMaxWatchStreams, "; got ",
                                                    config.max_watch_streams));
+  }
+  if (config.rpc_min_pollers < 1 || config.rpc_max_pollers < config.rpc_min_pollers ||
+      config.rpc_max_pollers > kMaxPollers) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "rpc_min_pollers and rpc_max_pollers must satisfy 1 <= rpc_min_pollers <= "
+        "rpc_max_pollers <= ",
+        kMaxPollers, "; got ", config.rpc_min_pollers, " and ", config.rpc_max_pollers));
   }
   if (absl::Status status = ValidateMailConfig(config); !status.ok()) return status;
   if (!absl::StartsWith(config.portal_base_url, "https://") &&
@@ -306,6 +314,10 @@ class ServerImpl final : public Server {
     grpc::ServerBuilder builder;
     builder.AddListeningPort(config_.listen_address, std::move(credentials), &port_);
     builder.SetMaxReceiveMessageSize(config_.max_receive_message_bytes);
+    builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS,
+                                config_.rpc_min_pollers);
+    builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
+                                config_.rpc_max_pollers);
     builder.RegisterService(&accounts_);
     builder.RegisterService(&access_delegation_);
     builder.RegisterService(&access_history_);

@@ -114,6 +114,13 @@ struct Config {
   // Maximum number of WatchAccessChanges streams that run at once. Each occupies a server
   // thread while it runs, and one more fails with RESOURCE_EXHAUSTED.
   int max_watch_streams = 32;
+  // Threads of gRPC's synchronous server that wait for the next call ("pollers"). When
+  // fewer than rpc_min_pollers wait, the thread that takes a call starts another, and a
+  // thread that finishes a call while rpc_max_pollers already wait exits. So a maximum
+  // below the calls in flight, such as gRPC's default of 2, starts and ends a thread for
+  // nearly every call. Threads above the minimum exit after 10 idle seconds.
+  int rpc_min_pollers = 16;
+  int rpc_max_pollers = 256;
   // Whether plaintext may listen on an address other than loopback.
   bool allow_insecure_plaintext = false;
 };
