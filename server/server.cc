@@ -371,9 +371,10 @@ class ServerImpl final : public Server {
     for (const char* service : kHealthServices) health->SetServingStatus(service, serving);
   }
 
-  // Sets health from whether the database responds and refreshes the metrics that mirror
-  // it. Logs each change of health once.
+  // Sets health from whether the database responds and refreshes the gauges that mirror
+  // it and the grant view. Logs each change of health once.
   void CheckHealth() {
+    metrics_.SetGrantViewSize(grant_view_.size(), grant_view_.options().max_entries);
     absl::StatusOr<storage::StoreStats> stats = store_->ReadStats();
     const bool serving = stats.ok();
     if (serving) metrics_.Update(*stats);
