@@ -283,7 +283,7 @@ class ServerImpl final : public Server {
         accounts_(store_.get(), &grant_view_, &password_hasher_, authenticator_.get(),
                   AccountsOptions(config), &sign_in_peers_, &token_peers_),
         access_delegation_(
-            store_.get(), &grant_view_, authenticator_.get(), secret_box_.get(),
+            store_.get(), &grant_view_, &password_hasher_, authenticator_.get(), secret_box_.get(),
             {config.invitation_ttl, config.portal_base_url, config.invitations_per_owner_per_day},
             &token_peers_),
         access_history_(store_.get(), authenticator_.get(), AccessHistoryOptions(config)),
