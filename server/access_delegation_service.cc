@@ -682,11 +682,15 @@ absl::Status AccessDelegationService::DoListGrants(const grpc::ServerContext& co
                                                    v1::ListGrantsResponse& response) {
   absl::StatusOr<OwnerCall> call = AuthorizeOwner(context, request.owner_account_id());
   if (!call.ok()) return call.status();
+  absl::StatusOr<uint64_t> min_position =
+      ParseConsistencyToken("consistency_token", request.consistency_token());
+  if (!min_position.ok()) return min_position.status();
   return ListGrantPage(
       page_tokens_, "ListGrants", call->owner_id, request.state(), request.page_size(),
       request.page_token(),
       [&](v1::GrantState state, const storage::PageRequest& page) {
-        return store_->ListGrants(call->owner_id, state, absl::Now(), page);
+        return grant_view_->ReadStoreFor(*min_position)
+            ->ListGrants(call->owner_id, state, absl::Now(), page);
       },
       response.mutable_grants(), response.mutable_next_page_token());
 }
@@ -703,11 +707,15 @@ absl::Status AccessDelegationService::DoListDelegatedAccess(
     v1::ListDelegatedAccessResponse& response) {
   absl::StatusOr<Caller> caller = authenticator_->RequireSession(context);
   if (!caller.ok()) return caller.status();
+  absl::StatusOr<uint64_t> min_position =
+      ParseConsistencyToken("consistency_token", request.consistency_token());
+  if (!min_position.ok()) return min_position.status();
   return ListGrantPage(
       page_tokens_, "ListDelegatedAccess", caller->account_id, request.state(),
       request.page_size(), request.page_token(),
       [&](v1::GrantState state, const storage::PageRequest& page) {
-        return store_->ListDelegatedAccess(caller->account_id, state, absl::Now(), page);
+        return grant_view_->ReadStoreFor(*min_position)
+            ->ListDelegatedAccess(caller->account_id, state, absl::Now(), page);
       },
       response.mutable_grants(), response.mutable_next_page_token());
 }

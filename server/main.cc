@@ -36,8 +36,8 @@ ABSL_FLAG(std::string, migrate_database_url, "",
           "to apply migrations; then --database_url may name a role with fewer privileges. "
           "Empty applies migrations as the --database_url role.");
 ABSL_FLAG(std::string, read_database_url, "",
-          "libpq URL of a streaming-replication standby of --database_url that checks read "
-          "from; empty reads the primary.");
+          "libpq URL of a streaming-replication standby of --database_url that checks, "
+          "ListGrants and ListDelegatedAccess read from; empty reads the primary.");
 ABSL_FLAG(int, password_hash_threads, accessdelegation::server::DefaultPasswordHashThreads(),
           "Threads that hash and check passwords; the default is half the hardware threads.");
 ABSL_FLAG(int, password_hash_queue, 64,

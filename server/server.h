@@ -28,8 +28,9 @@ struct Config {
   // migrations at start-up. Empty applies them as database_url's role.
   std::string migrate_database_url;
   // libpq connection string or URL of a streaming-replication standby of database_url,
-  // from which checks read what their grant view lacks; empty reads the primary. Its pool
-  // has database_pool_size connections.
+  // from which checks read what their grant view lacks and ListGrants and
+  // ListDelegatedAccess read their pages; empty reads the primary. Its pool has
+  // database_pool_size connections.
   std::string read_database_url;
   // Maximum entries of the in-memory grant view behind CheckAccess: one per (owner,
   // delegate) pair checked and one per owner that checked their own record. Each takes
