@@ -181,11 +181,13 @@ absl::Status ListGrantPage(
 }  // namespace
 
 AccessDelegationService::AccessDelegationService(storage::Store* store, GrantView* grant_view,
+                                                 PasswordHasher* password_hasher,
                                                  const Authenticator* authenticator,
                                                  const SecretBox* secret_box, Options options,
                                                  PeerThrottle* token_peers)
     : store_(store),
       grant_view_(grant_view),
+      password_hasher_(password_hasher),
       authenticator_(authenticator),
       secret_box_(secret_box),
       page_tokens_(*secret_box),
@@ -275,7 +277,7 @@ absl::Status AccessDelegationService::DoCreateInvitation(
     if (absl::Status status = ValidatePasscode("passcode", request.passcode()); !status.ok()) {
       return status;
     }
-    absl::StatusOr<std::string> hash = HashPassword(request.passcode());
+    absl::StatusOr<std::string> hash = password_hasher_->Hash(request.passcode());
     if (!hash.ok()) return hash.status();
     passcode_hash = *std::move(hash);
   }
@@ -436,9 +438,14 @@ absl::Status AccessDelegationService::CheckPasscode(const grpc::ServerContext& c
     return absl::InvalidArgumentError(absl::StrCat("passcode is longer than ", kMaxPasscodeLength,
                                                    " characters; check what you typed"));
   }
+  // NOTE: The check holds a pooled database connection and the invitation's row lock
+  // while the passcode waits for a hashing thread, which under sign-in load can take
+  // seconds. A full hashing queue fails the call with RESOURCE_EXHAUSTED, counting nothing.
   absl::StatusOr<storage::PasscodeCheck> check = store_->CheckInvitationPasscode(
       ActorFor(context, caller), token_hash, absl::Now(), has_passcode,
-      [&](const std::string& passcode_hash) { return VerifyPassword(passcode, passcode_hash); },
+      [&](const std::string& passcode_hash) {
+        return password_hasher_->Verify(passcode, passcode_hash);
+      },
       kMaxPasscodeFailures,
       [&](const storage::EmailContext& email_context) {
         return PasscodeLockedEmail(email_context, options_.portal_base_url);
@@ -675,11 +682,15 @@ absl::Status AccessDelegationService::DoListGrants(const grpc::ServerContext& co
                                                    v1::ListGrantsResponse& response) {
   absl::StatusOr<OwnerCall> call = AuthorizeOwner(context, request.owner_account_id());
   if (!call.ok()) return call.status();
+  absl::StatusOr<uint64_t> min_position =
+      ParseConsistencyToken("consistency_token", request.consistency_token());
+  if (!min_position.ok()) return min_position.status();
   return ListGrantPage(
       page_tokens_, "ListGrants", call->owner_id, request.state(), request.page_size(),
       request.page_token(),
       [&](v1::GrantState state, const storage::PageRequest& page) {
-        return store_->ListGrants(call->owner_id, state, absl::Now(), page);
+        return grant_view_->ReadStoreFor(*min_position)
+            ->ListGrants(call->owner_id, state, absl::Now(), page);
       },
       response.mutable_grants(), response.mutable_next_page_token());
 }
@@ -696,11 +707,15 @@ absl::Status AccessDelegationService::DoListDelegatedAccess(
     v1::ListDelegatedAccessResponse& response) {
   absl::StatusOr<Caller> caller = authenticator_->RequireSession(context);
   if (!caller.ok()) return caller.status();
+  absl::StatusOr<uint64_t> min_position =
+      ParseConsistencyToken("consistency_token", request.consistency_token());
+  if (!min_position.ok()) return min_position.status();
   return ListGrantPage(
       page_tokens_, "ListDelegatedAccess", caller->account_id, request.state(),
       request.page_size(), request.page_token(),
       [&](v1::GrantState state, const storage::PageRequest& page) {
-        return store_->ListDelegatedAccess(caller->account_id, state, absl::Now(), page);
+        return grant_view_->ReadStoreFor(*min_position)
+            ->ListDelegatedAccess(caller->account_id, state, absl::Now(), page);
       },
       response.mutable_grants(), response.mutable_next_page_token());
 }

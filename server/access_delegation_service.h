@@ -8,6 +8,7 @@
 #include "server/auth.h"
 #include "server/grant_view.h"
 #include "server/page_tokens.h"
+#include "server/password_hasher.h"
 #include "server/peer_throttle.h"
 #include "server/secrets.h"
 #include "storage/store.h"
@@ -26,13 +27,14 @@ class AccessDelegationService final : public v1::AccessDelegation::Service {
     int invitations_per_owner_per_day = 0;  // 0 for no limit.
   };
 
-  // `store`, `grant_view`, `authenticator`, `secret_box` and `token_peers` must outlive
-  // the service. CheckAccess reads `grant_view`, and every write that changes a grant
-  // updates it before it replies. `token_peers` counts, per peer address, invitation
-  // tokens that find no live invitation.
+  // `store`, `grant_view`, `password_hasher`, `authenticator`, `secret_box` and
+  // `token_peers` must outlive the service. CheckAccess reads `grant_view`, and every
+  // write that changes a grant updates it before it replies. Invitation passcodes are
+  // hashed and checked on `password_hasher`'s pool, as passwords are. `token_peers`
+  // counts, per peer address, invitation tokens that find no live invitation.
   AccessDelegationService(storage::Store* store, GrantView* grant_view,
-                          const Authenticator* authenticator, const SecretBox* secret_box,
-                          Options options, PeerThrottle* token_peers);
+                          PasswordHasher* password_hasher, const Authenticator* authenticator,
+                          const SecretBox* secret_box, Options options, PeerThrottle* token_peers);
 
   grpc::Status CreateInvitation(grpc::ServerContext* context,
                                 const v1::CreateInvitationRequest* request,
@@ -164,6 +166,7 @@ class AccessDelegationService final : public v1::AccessDelegation::Service {
 
   storage::Store* const store_;
   GrantView* const grant_view_;
+  PasswordHasher* const password_hasher_;
   const Authenticator* const authenticator_;
   const SecretBox* const secret_box_;
   const PageTokens page_tokens_;

@@ -82,6 +82,19 @@ const char* CodeName(grpc::StatusCode code) {
   return index >= 0 && index < static_cast<int>(std::size(kNames)) ? kNames[index] : "UNKNOWN";
 }
 
+// Methods called far more often than the others, whose successful calls are logged at
+// debug level so that they do not flood the log. Their failures are logged as any
+// call's, and the metrics count every call.
+constexpr absl::string_view kHighVolumeMethods[] = {
+    "/accessdelegation.v1.AccessDelegation/CheckAccess", "/grpc.health.v1.Health/Check"};
+
+bool IsHighVolume(absl::string_view method) {
+  for (absl::string_view high_volume : kHighVolumeMethods) {
+    if (method == high_volume) return true;
+  }
+  return false;
+}
+
 bool IsServerFault(grpc::StatusCode code) {
   return code == grpc::StatusCode::INTERNAL || code == grpc::StatusCode::UNAVAILABLE ||
          code == grpc::StatusCode::UNKNOWN || code == grpc::StatusCode::DATA_LOSS;
@@ -123,6 +136,14 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
     CallRecord record = Registry().Remove(info_->server_context());
     if (metrics_ != nullptr) metrics_->RecordRpc(info_->method(), code, latency);
 
+    LogLevel level = LogLevel::kInfo;
+    if (IsServerFault(status.error_code())) {
+      level = LogLevel::kError;
+    } else if (status.ok() && IsHighVolume(info_->method())) {
+      level = LogLevel::kDebug;
+    }
+    if (!IsLogged(level)) return;
+
     std::vector<LogField> fields = {
         {"method", info_->method()},
         {"code", code},
@@ -130,11 +151,11 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
         {"request_id", request_id_.empty() ? "-" : request_id_},
         {"peer", info_->server_context()->peer()}};
     for (LogField& field : record.annotations) fields.push_back(std::move(field));
-    if (IsServerFault(status.error_code())) {
+    if (level == LogLevel::kError) {
       fields.emplace_back("error", status.error_message());
       LogError("call failed", fields);
     } else {
-      LogEvent("call finished", fields);
+      Log(level, "call finished", fields);
     }
   }
 

@@ -25,8 +25,10 @@ void AnnotateCall(const grpc::ServerContextBase& context, absl::string_view key,
 std::string RequestIdOf(const grpc::ServerContextBase& context);
 
 // CallInterceptorFactory creates, for every call, an interceptor that assigns the
-// request id, and on completion writes one access log line (method, code, duration,
-// peer, request id and the call's annotations) and records the call in `metrics`.
+// request id, and on completion records the call in `metrics` and writes one access log
+// line (method, code, duration, peer, request id and the call's annotations). The line is
+// at error level for a server fault (INTERNAL, UNAVAILABLE, UNKNOWN, DATA_LOSS), at debug
+// level for a successful CheckAccess or health check, and at info level otherwise.
 class CallInterceptorFactory final
     : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:

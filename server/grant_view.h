@@ -124,6 +124,11 @@ class GrantView {
   // Sets what AwaitPosition calls to make the listener report a position soon.
   void SetFenceRequester(std::function<void()> request_fence);
 
+  // Returns the store for a read that must reflect `min_position` (0 for none): the
+  // standby once it has replayed `min_position` and every change reported to the view,
+  // and otherwise the primary. Waits at most Options::token_wait for the standby.
+  storage::Store* ReadStoreFor(uint64_t min_position);
+
   uint64_t applied_position() const { return applied_position_.load(); }
   size_t size() const;
   const Options& options() const { return options_; }
@@ -180,9 +185,6 @@ class GrantView {
   void Invalidate(const Key& key, std::optional<uint64_t> position);
   void RequestFenceForStandby();
 
-  // Picks the store a miss reads from: the standby when it has replayed `min_position` and
-  // every change reported to the view, else the primary.
-  storage::Store* ReadStoreFor(uint64_t min_position);
 
   absl::StatusOr<Value> LoadGrant(storage::Store& store, const std::string& owner_id,
                                   const std::string& delegate_id);

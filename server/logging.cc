@@ -48,8 +48,22 @@ class JsonFormatter final : public spdlog::formatter {
   }
 };
 
-void Log(spdlog::level::level_enum level, absl::string_view message,
-         const std::vector<LogField>& fields) {
+spdlog::level::level_enum ToSpdlogLevel(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug:
+      return spdlog::level::debug;
+    case LogLevel::kInfo:
+      return spdlog::level::info;
+    case LogLevel::kWarning:
+      return spdlog::level::warn;
+    case LogLevel::kError:
+      return spdlog::level::err;
+  }
+  return spdlog::level::err;
+}
+
+void WriteLine(spdlog::level::level_enum level, absl::string_view message,
+               const std::vector<LogField>& fields) {
   if (!spdlog::should_log(level)) return;
   std::string rendered;
   if (json_output.load(std::memory_order_relaxed)) {
@@ -123,16 +137,22 @@ absl::Status ConfigureLogging(absl::string_view format, absl::string_view level)
   return absl::OkStatus();
 }
 
+bool IsLogged(LogLevel level) { return spdlog::should_log(ToSpdlogLevel(level)); }
+
+void Log(LogLevel level, absl::string_view message, const std::vector<LogField>& fields) {
+  WriteLine(ToSpdlogLevel(level), message, fields);
+}
+
 void LogEvent(absl::string_view message, const std::vector<LogField>& fields) {
-  Log(spdlog::level::info, message, fields);
+  WriteLine(spdlog::level::info, message, fields);
 }
 
 void LogWarning(absl::string_view message, const std::vector<LogField>& fields) {
-  Log(spdlog::level::warn, message, fields);
+  WriteLine(spdlog::level::warn, message, fields);
 }
 
 void LogError(absl::string_view message, const std::vector<LogField>& fields) {
-  Log(spdlog::level::err, message, fields);
+  WriteLine(spdlog::level::err, message, fields);
 }
 
 }  // namespace accessdelegation::server

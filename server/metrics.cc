@@ -89,7 +89,20 @@ Metrics::Metrics()
                        .Name("accessdelegation_grants_live")
                        .Help("Grants that are in force.")
                        .Register(*registry_)
-                       .Add({})) {}
+                       .Add({})),
+      grant_view_entries_(prometheus::BuildGauge()
+                              .Name("accessdelegation_grant_view_entries")
+                              .Help("Entries in the in-memory grant view behind CheckAccess: "
+                                    "checked (owner, delegate) pairs, with or without a "
+                                    "grant, and checked accounts.")
+                              .Register(*registry_)
+                              .Add({})),
+      grant_view_max_entries_(prometheus::BuildGauge()
+                                  .Name("accessdelegation_grant_view_max_entries")
+                                  .Help("Maximum entries of the grant view. A new entry "
+                                        "beyond it evicts one that was not used recently.")
+                                  .Register(*registry_)
+                                  .Add({})) {}
 
 Metrics::~Metrics() = default;
 
@@ -132,6 +145,11 @@ void Metrics::Update(const storage::StoreStats& stats) {
     invitations_.Add({{"state", state}}).Set(static_cast<double>(count));
   }
   live_grants_.Set(static_cast<double>(stats.live_grants));
+}
+
+void Metrics::SetGrantViewSize(size_t entries, size_t max_entries) {
+  grant_view_entries_.Set(static_cast<double>(entries));
+  grant_view_max_entries_.Set(static_cast<double>(max_entries));
 }
 
 std::string Metrics::Render() const {

@@ -53,6 +53,10 @@ class Metrics {
   // state and live grants.
   void Update(const storage::StoreStats& stats);
 
+  // Sets the gauges of the in-memory grant view behind CheckAccess: its entries now and
+  // the maximum it may hold (--grant_cache_entries).
+  void SetGrantViewSize(size_t entries, size_t max_entries);
+
   // Returns the metrics in the Prometheus text format, as /metrics serves them.
   std::string Render() const;
 
@@ -75,6 +79,8 @@ class Metrics {
   prometheus::Gauge& pool_wait_seconds_;
   prometheus::Family<prometheus::Gauge>& invitations_;
   prometheus::Gauge& live_grants_;
+  prometheus::Gauge& grant_view_entries_;
+  prometheus::Gauge& grant_view_max_entries_;
 };
 
 }  // namespace accessdelegation::server

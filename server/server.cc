@@ -45,6 +45,7 @@ namespace {
 constexpr int kMinReceiveMessageBytes = 4 * 1024;
 constexpr int kMaxReceiveMessageBytes = 4 * 1024 * 1024;
 constexpr int kMaxWatchStreams = 1024;
+constexpr int kMaxPollers = 4096;
 // How often ended grants are marked and their emails queued. CheckAccess ignores an ended
 // grant at once, so this only bounds how late the notices and change events are.
 constexpr absl::Duration kGrantSweepInterval = absl::Minutes(1);
@@ -128,6 +129,13 @@ absl::Status ValidateConfig(const Config& config) {
     return absl::InvalidArgumentError(absl::StrCat("max_watch_streams must be between 1 and ",
                                                    kMaxWatchStreams, "; got ",
                                                    config.max_watch_streams));
+  }
+  if (config.rpc_min_pollers < 1 || config.rpc_max_pollers < config.rpc_min_pollers ||
+      config.rpc_max_pollers > kMaxPollers) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "rpc_min_pollers and rpc_max_pollers must satisfy 1 <= rpc_min_pollers <= "
+        "rpc_max_pollers <= ",
+        kMaxPollers, "; got ", config.rpc_min_pollers, " and ", config.rpc_max_pollers));
   }
   if (absl::Status status = ValidateMailConfig(config); !status.ok()) return status;
   if (!absl::StartsWith(config.portal_base_url, "https://") &&
@@ -287,7 +295,7 @@ class ServerImpl final : public Server {
         accounts_(store_.get(), &grant_view_, &password_hasher_, authenticator_.get(),
                   AccountsOptions(config), &sign_in_peers_, &token_peers_),
         access_delegation_(
-            store_.get(), &grant_view_, authenticator_.get(), secret_box_.get(),
+            store_.get(), &grant_view_, &password_hasher_, authenticator_.get(), secret_box_.get(),
             {config.invitation_ttl, config.portal_base_url, config.invitations_per_owner_per_day},
             &token_peers_),
         access_history_(store_.get(), authenticator_.get(), AccessHistoryOptions(config)),
@@ -319,6 +327,10 @@ class ServerImpl final : public Server {
     grpc::ServerBuilder builder;
     builder.AddListeningPort(config_.listen_address, std::move(credentials), &port_);
     builder.SetMaxReceiveMessageSize(config_.max_receive_message_bytes);
+    builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS,
+                                config_.rpc_min_pollers);
+    builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
+                                config_.rpc_max_pollers);
     builder.RegisterService(&accounts_);
     builder.RegisterService(&access_delegation_);
     builder.RegisterService(&access_history_);
@@ -372,9 +384,10 @@ class ServerImpl final : public Server {
     for (const char* service : kHealthServices) health->SetServingStatus(service, serving);
   }
 
-  // Sets health from whether the database responds and refreshes the metrics that mirror
-  // it. Logs each change of health once.
+  // Sets health from whether the database responds and refreshes the gauges that mirror
+  // it and the grant view. Logs each change of health once.
   void CheckHealth() {
+    metrics_.SetGrantViewSize(grant_view_.size(), grant_view_.options().max_entries);
     absl::StatusOr<storage::StoreStats> stats = store_->ReadStats();
     const bool serving = stats.ok();
     if (serving) metrics_.Update(*stats);

@@ -28,8 +28,9 @@ struct Config {
   // migrations at start-up. Empty applies them as database_url's role.
   std::string migrate_database_url;
   // libpq connection string or URL of a streaming-replication standby of database_url,
-  // from which checks read what their grant view lacks; empty reads the primary. Its pool
-  // has database_pool_size connections.
+  // from which checks read what their grant view lacks and ListGrants and
+  // ListDelegatedAccess read their pages; empty reads the primary. Its pool has
+  // database_pool_size connections.
   std::string read_database_url;
   // Maximum entries of the in-memory grant view behind CheckAccess: one per (owner,
   // delegate) pair checked and one per owner that checked their own record. Each takes
@@ -117,6 +118,13 @@ struct Config {
   // Maximum number of WatchAccessChanges streams that run at once. Each occupies a server
   // thread while it runs, and one more fails with RESOURCE_EXHAUSTED.
   int max_watch_streams = 32;
+  // Threads of gRPC's synchronous server that wait for the next call ("pollers"). When
+  // fewer than rpc_min_pollers wait, the thread that takes a call starts another, and a
+  // thread that finishes a call while rpc_max_pollers already wait exits. So a maximum
+  // below the calls in flight, such as gRPC's default of 2, starts and ends a thread for
+  // nearly every call. Threads above the minimum exit after 10 idle seconds.
+  int rpc_min_pollers = 16;
+  int rpc_max_pollers = 256;
   // Whether plaintext may listen on an address other than loopback.
   bool allow_insecure_plaintext = false;
 };

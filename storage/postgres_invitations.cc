@@ -411,7 +411,9 @@ absl::StatusOr<PasscodeCheck> PostgresStore::CheckInvitationPasscode(
       check.outcome = PasscodeOutcome::kMissing;
       return check;
     }
-    if (verify(ReadText(locked[0]["passcode_hash"]))) {
+    const absl::StatusOr<bool> matches = verify(ReadText(locked[0]["passcode_hash"]));
+    if (!matches.ok()) return matches.status();
+    if (*matches) {
       check.outcome = PasscodeOutcome::kCorrect;
       return check;
     }

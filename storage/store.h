@@ -195,8 +195,10 @@ struct PasscodeCheck {
   int tries_left = 0;         // Wrong passcodes still allowed, for kWrong.
 };
 
-// PasscodeVerifier returns whether the passcode of a request matches `passcode_hash`.
-using PasscodeVerifier = std::function<bool(const std::string& passcode_hash)>;
+// PasscodeVerifier returns whether the passcode of a request matches `passcode_hash`, or
+// the error that kept it from checking, such as RESOURCE_EXHAUSTED from a full hashing
+// queue.
+using PasscodeVerifier = std::function<absl::StatusOr<bool>(const std::string& passcode_hash)>;
 
 // Confirmation is the result of confirming an invitation.
 struct Confirmation {
@@ -499,7 +501,8 @@ class Store {
   // Checks the passcode of the PENDING, unexpired invitation whose token hashes to
   // `token_hash`, with the invitation's row locked so that racing tries are counted one
   // after the other. `has_passcode` is true when the request carries a passcode, and
-  // `verify` compares that passcode with the stored hash. A wrong passcode is counted and commits; the
+  // `verify` compares that passcode with the stored hash; its error is returned with
+  // nothing counted. A wrong passcode is counted and commits; the
   // `max_failures`th one cancels the invitation, writes an
   // "invitation.passcode_locked" audit event and queues the owner's email built by
   // `compose_canceled`.

@@ -553,5 +553,43 @@ TEST_F(PasscodeTest, MalformedPasscodeIsInvalid) {
   }
 }
 
+// PasscodeHashingTest runs one hashing thread with room for one waiting call, so that a
+// burst of invitations with passcodes fills the queue.
+class PasscodeHashingTest : public E2eTest {
+ protected:
+  void ConfigureServer(server::Config& config) override {
+    config.password_hash_threads = 1;
+    config.password_hash_queue = 1;
+    config.invitations_per_owner_per_day = 0;
+  }
+};
+
+TEST_F(PasscodeHashingTest, FullHashingQueueRejectsPasscodes) {
+  ASSERT_OK_AND_ASSIGN(SignedIn owner, CreateAccountAndSignIn(Owner()));
+  constexpr int kCreates = 12;
+  std::atomic<int> created{0};
+  std::atomic<int> rejected{0};
+
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kCreates; ++i) {
+    threads.emplace_back([&, i] {
+      Person invitee = Delegate();
+      invitee.email = absl::StrCat("invitee", i, "@example.org");
+      v1::CreateInvitationRequest request = InvitationRequest(invitee);
+      request.set_passcode(kPasscode);
+      const absl::Status status = owner.client->CreateInvitation(request).status();
+      if (status.ok()) ++created;
+      if (absl::IsResourceExhausted(status)) ++rejected;
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+
+  EXPECT_GE(created.load(), 1);
+  EXPECT_GE(rejected.load(), 1);
+  EXPECT_EQ(created.load() + rejected.load(), kCreates);
+  ASSERT_OK_AND_ASSIGN(auto rows, RunSql("SELECT count(*) FROM invitations"));
+  EXPECT_EQ(rows[0][0], std::to_string(created.load()));
+}
+
 }  // namespace
 }  // namespace accessdelegation::e2e

@@ -1,6 +1,6 @@
-// End-to-end test of standby reads: a server whose checks read from a streaming-replication
-// standby returns the primary's result for a check that carries a revoke's consistency
-// token, even while the standby lags.
+// End-to-end test of standby reads: a server whose checks and grant lists read from a
+// streaming-replication standby returns the primary's result for a call that carries a
+// revoke's consistency token, even while the standby lags.
 //
 // The test copies the test cluster (named by ACCESSDELEGATION_TEST_DATABASE_URL) into a
 // standby on a free loopback port with tools/dev/pg.sh standby, which runs pg_basebackup.
@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/e2e_test_base.h"
 
@@ -108,6 +109,23 @@ class StandbyTest : public E2eTest {
     E2eTest::TearDown();
   }
 
+  // Returns a client of the reading server that sends `bearer_token`.
+  std::unique_ptr<sdk::Client> ConnectToReadingServer(const std::string& bearer_token) {
+    sdk::ClientOptions options;
+    options.default_deadline = absl::Seconds(20);
+    options.bearer_token = bearer_token;
+    return sdk::Client::Connect(absl::StrCat("127.0.0.1:", reading_server_->port()), options);
+  }
+
+  // Runs `sql` on the primary's test database with triggers off, so that the change
+  // sends no notification and servers do not learn of it.
+  void RunOnPrimaryWithoutNotifying(const std::string& sql) {
+    pqxx::connection connection(database_url());
+    pqxx::nontransaction transaction(connection);
+    transaction.exec("SET session_replication_role = replica");
+    transaction.exec(sql);
+  }
+
   // Starts a server that reads from the standby and returns a service client of it; null
   // if it did not start.
   sdk::Client* StartReadingServer() {
@@ -184,6 +202,80 @@ TEST_F(StandbyTest, TokenCheckThroughStandbySeesRevoke) {
   EXPECT_FALSE(while_paused->allowed());
   ASSERT_OK(after);
   EXPECT_FALSE(after->allowed());
+}
+
+TEST_F(StandbyTest, GrantListsThroughStandbySeeRevokeWithToken) {
+  ASSERT_OK_AND_ASSIGN(SignedIn owner, CreateAccountAndSignIn(Owner()));
+  ASSERT_OK_AND_ASSIGN(SignedIn delegate, CreateAccountAndSignIn(Delegate()));
+  ASSERT_OK_AND_ASSIGN(v1::Grant grant, GrantAccess(*owner.client, Delegate(), *delegate.client,
+                                                    v1::ACCESS_LEVEL_FULL));
+  sdk::Client* reading = StartReadingServer();
+  ASSERT_NE(reading, nullptr);
+  std::unique_ptr<sdk::Client> reading_delegate =
+      ConnectToReadingServer(delegate.session_token);
+  v1::ListGrantsRequest owner_list;
+  owner_list.set_owner_account_id(owner.account.account_id());
+  v1::ListDelegatedAccessRequest delegate_list;
+
+  // The standby stops replaying, and the grant's level changes on the primary without a
+  // notification. Lists that read the standby therefore still show FULL. The reading
+  // server reads the standby once it listens for changes, shortly after it starts.
+  QueryStandby("SELECT pg_wal_replay_pause()");
+  RunOnPrimaryWithoutNotifying(
+      "UPDATE grants SET access_level = 'APPOINTMENTS_ONLY' WHERE id = '" + grant.grant_id() +
+      "'");
+  absl::StatusOr<v1::ListGrantsResponse> owner_from_standby;
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  do {
+    owner_from_standby = reading->ListGrants(owner_list);
+  } while (owner_from_standby.ok() && owner_from_standby->grants_size() == 1 &&
+           owner_from_standby->grants(0).access_level() != v1::ACCESS_LEVEL_FULL &&
+           absl::Now() < deadline);
+  absl::StatusOr<v1::ListDelegatedAccessResponse> delegate_from_standby =
+      reading_delegate->ListDelegatedAccess(delegate_list);
+
+  // A revoke's token makes both lists wait for the paused standby and then read the
+  // primary.
+  v1::RevokeGrantRequest revoke;
+  revoke.set_grant_id(grant.grant_id());
+  ASSERT_OK_AND_ASSIGN(v1::RevokeGrantResponse revoked, owner.client->RevokeGrant(revoke));
+  owner_list.set_consistency_token(revoked.consistency_token());
+  delegate_list.set_consistency_token(revoked.consistency_token());
+  absl::StatusOr<v1::ListGrantsResponse> owner_while_paused = reading->ListGrants(owner_list);
+  absl::StatusOr<v1::ListDelegatedAccessResponse> delegate_while_paused =
+      reading_delegate->ListDelegatedAccess(delegate_list);
+  QueryStandby("SELECT pg_wal_replay_resume()");
+  absl::StatusOr<v1::ListGrantsResponse> owner_after = reading->ListGrants(owner_list);
+
+  ASSERT_OK(owner_from_standby);
+  ASSERT_EQ(owner_from_standby->grants_size(), 1);
+  EXPECT_EQ(owner_from_standby->grants(0).grant_id(), grant.grant_id());
+  EXPECT_EQ(owner_from_standby->grants(0).access_level(), v1::ACCESS_LEVEL_FULL)
+      << "ListGrants did not read the standby";
+  ASSERT_OK(delegate_from_standby);
+  ASSERT_EQ(delegate_from_standby->grants_size(), 1);
+  EXPECT_EQ(delegate_from_standby->grants(0).access_level(), v1::ACCESS_LEVEL_FULL)
+      << "ListDelegatedAccess did not read the standby";
+  ASSERT_OK(owner_while_paused);
+  EXPECT_EQ(owner_while_paused->grants_size(), 0);
+  ASSERT_OK(delegate_while_paused);
+  EXPECT_EQ(delegate_while_paused->grants_size(), 0);
+  ASSERT_OK(owner_after);
+  EXPECT_EQ(owner_after->grants_size(), 0);
+}
+
+TEST_F(StandbyTest, MalformedListTokenIsInvalid) {
+  ASSERT_OK_AND_ASSIGN(SignedIn owner, CreateAccountAndSignIn(Owner()));
+  sdk::Client* reading = StartReadingServer();
+  ASSERT_NE(reading, nullptr);
+  v1::ListGrantsRequest request;
+  request.set_owner_account_id(owner.account.account_id());
+  request.set_consistency_token("wal.not-a-position");
+
+  const absl::Status status = reading->ListGrants(request).status();
+
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StartsWith(status.message(), "consistency_token")) << status;
 }
 
 }  // namespace

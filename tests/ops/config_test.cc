@@ -76,6 +76,9 @@ TEST_F(ConfigTest, InvalidSettingsExitNamingTheSetting) {
       {{"--tls_cert_file=/nonexistent/cert.pem", "--tls_key_file=/nonexistent/key.pem"},
        {},
        "tls_cert_file"},
+      {{"--rpc_min_pollers=0"}, {}, "rpc_min_pollers"},
+      {{"--rpc_min_pollers=8", "--rpc_max_pollers=4"}, {}, "rpc_max_pollers"},
+      {{"--rpc_max_pollers=4097"}, {}, "rpc_max_pollers"},
       {{"--log_level=loud"}, {}, "log_level"},
       {{"--log_format=xml"}, {}, "log_format"},
   };
@@ -141,7 +144,7 @@ TEST_F(ConfigTest, HelpListsEveryFlag) {
         "invitation_ttl", "session_ttl", "service_token_file", "secret_key_file",
         "default_phone_region", "apply_migrations", "metrics_address", "health_check_interval",
         "tls_cert_file", "tls_key_file", "tls_client_ca_file", "allow_insecure_plaintext",
-        "shutdown_grace", "log_format", "log_level"}) {
+        "shutdown_grace", "log_format", "log_level", "rpc_min_pollers", "rpc_max_pollers"}) {
     EXPECT_THAT(help, HasSubstr(absl::StrCat("--", flag))) << flag;
   }
   EXPECT_THAT(help, HasSubstr("ACCESSDELEGATION_DATABASE_URL"));

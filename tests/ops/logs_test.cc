@@ -59,6 +59,20 @@ class LogsTest : public ::testing::Test {
     return lines;
   }
 
+  // Calls CheckAccess on `server` with the service token and these ids.
+  static grpc::Status CallCheckAccess(const ServerProcess& server, const std::string& account_id,
+                                      const std::string& owner_account_id) {
+    auto stub = v1::AccessDelegation::NewStub(server.PlaintextChannel());
+    grpc::ClientContext context;
+    PrepareContext(context, kServiceToken);
+    v1::CheckAccessRequest request;
+    request.set_account_id(account_id);
+    request.set_owner_account_id(owner_account_id);
+    request.set_permission(v1::PERMISSION_VIEW_APPOINTMENTS);
+    v1::CheckAccessResponse response;
+    return stub->CheckAccess(&context, request, &response);
+  }
+
   // Returns the token of the first invitation email in the mail directory, or an empty
   // string when none arrives within five seconds.
   std::string WaitForInvitationToken() {
@@ -189,6 +203,49 @@ TEST_F(LogsTest, UnusableRequestIdIsReplaced) {
   ASSERT_EQ(lines.size(), 1u) << server_->Stderr();
   EXPECT_EQ(StringField(lines.front(), "request_id"), echoed);
   EXPECT_EQ(StringField(lines.front(), "code"), "UNAUTHENTICATED");
+}
+
+TEST_F(LogsTest, CheckAccessLogsOnlyFailuresAtInfoLevel) {
+  const grpc::Status allowed_or_denied = CallCheckAccess(*server_, RandomUuid(), RandomUuid());
+  const grpc::Status invalid = CallCheckAccess(*server_, "not-a-uuid", RandomUuid());
+  const absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> health =
+      CheckHealth(channel_, "");
+
+  ASSERT_TRUE(allowed_or_denied.ok()) << allowed_or_denied.error_message();
+  ASSERT_EQ(invalid.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  ASSERT_TRUE(health.ok()) << health.status();
+  const std::vector<google::protobuf::Struct> lines =
+      AccessLines("/accessdelegation.v1.AccessDelegation/CheckAccess");
+  ASSERT_EQ(lines.size(), 1u) << server_->Stderr();
+  EXPECT_EQ(StringField(lines.front(), "code"), "INVALID_ARGUMENT");
+  EXPECT_EQ(StringField(lines.front(), "level"), "info");
+  EXPECT_EQ(StringField(lines.front(), "caller"), "service");
+  EXPECT_TRUE(AccessLines("/grpc.health.v1.Health/Check").empty()) << server_->Stderr();
+}
+
+TEST_F(LogsTest, DebugLevelLogsSuccessfulChecks) {
+  ScopedTempDir debug_dir;
+  ServerOptions options;
+  options.database_url = database_->url();
+  options.flags = {"--log_level=debug"};
+  absl::StatusOr<std::unique_ptr<ServerProcess>> debug_server =
+      ServerProcess::Start(options, debug_dir.path());
+  ASSERT_TRUE(debug_server.ok()) << debug_server.status();
+
+  const grpc::Status status = CallCheckAccess(**debug_server, RandomUuid(), RandomUuid());
+
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  std::vector<google::protobuf::Struct> lines;
+  for (const std::string& line : (*debug_server)->StderrLinesContaining(
+           "/accessdelegation.v1.AccessDelegation/CheckAccess")) {
+    absl::StatusOr<google::protobuf::Struct> object = ParseJsonObject(line);
+    ASSERT_TRUE(object.ok()) << object.status();
+    lines.push_back(*object);
+  }
+  ASSERT_EQ(lines.size(), 1u) << (*debug_server)->Stderr();
+  EXPECT_EQ(StringField(lines.front(), "code"), "OK");
+  EXPECT_EQ(StringField(lines.front(), "level"), "debug");
+  EXPECT_EQ(StringField(lines.front(), "service"), kServiceName);
 }
 
 }  // namespace

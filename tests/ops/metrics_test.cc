@@ -156,6 +156,34 @@ TEST_F(MetricsTest, ExposesDatabaseGauges) {
   EXPECT_THAT(exposition, HasSubstr("accessdelegation_emails_delivered_total"));
 }
 
+TEST_F(MetricsTest, ExposesGrantViewEntries) {
+  auto stub = v1::AccessDelegation::NewStub(channel_);
+
+  // Each check of a new pair adds an entry once the view listens for changes, shortly
+  // after start. Each health check refreshes the gauge, every 200 ms here.
+  std::string exposition;
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  do {
+    grpc::ClientContext context;
+    PrepareContext(context, kServiceToken);
+    v1::CheckAccessRequest request;
+    request.set_account_id(RandomUuid());
+    request.set_owner_account_id(RandomUuid());
+    request.set_permission(v1::PERMISSION_VIEW_APPOINTMENTS);
+    v1::CheckAccessResponse response;
+    const grpc::Status checked = stub->CheckAccess(&context, request, &response);
+    ASSERT_TRUE(checked.ok()) << checked.error_message();
+    absl::SleepFor(absl::Milliseconds(250));
+    exposition = Scrape();
+  } while (absl::Now() < deadline &&
+           SampleValue(exposition, "accessdelegation_grant_view_entries", {}).value_or(0) < 1);
+
+  EXPECT_GE(SampleValue(exposition, "accessdelegation_grant_view_entries", {}).value_or(0), 1)
+      << exposition;
+  EXPECT_EQ(SampleValue(exposition, "accessdelegation_grant_view_max_entries", {}), 1 << 20)
+      << exposition;
+}
+
 TEST_F(MetricsTest, UnknownPathIsNotFound) {
   absl::StatusOr<std::string> body = HttpGet(server_->metrics_port(), "/secrets");
 

@@ -106,8 +106,9 @@ class TlsTest : public ::testing::Test {
   void StartServer(bool mutual) {
     ServerOptions options;
     options.database_url = database_->url();
+    // Debug level, so that successful checks write the access line the tests read.
     options.flags = {"--tls_cert_file=" + certificates_.server_cert.string(),
-                     "--tls_key_file=" + certificates_.server_key.string()};
+                     "--tls_key_file=" + certificates_.server_key.string(), "--log_level=debug"};
     if (mutual) options.flags.push_back("--tls_client_ca_file=" + certificates_.ca_cert.string());
     absl::StatusOr<std::unique_ptr<ServerProcess>> server =
         ServerProcess::Start(options, temp_dir_.path());
