@@ -1,7 +1,5 @@
 #include "server/password_hasher.h"
 
-#include <pthread.h>
-#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -14,21 +12,9 @@
 namespace accessdelegation::server {
 namespace {
 
-// The nice value of the workers where SCHED_IDLE is not available: above the RPC threads'
-// 0, so that the scheduler prefers the RPC threads when both are runnable.
+// The nice value of the workers: above the RPC threads' 0, so that the scheduler prefers
+// the RPC threads when both are runnable.
 constexpr int kWorkerNiceness = 10;
-
-// Names the calling thread and moves it to SCHED_IDLE, or failing that raises its nice
-// value. Linux's CFS weighs a SCHED_IDLE thread 3 against 1024 for a nice-0 thread, so it
-// runs mostly when a core would otherwise be idle.
-void LowerCurrentThreadPriority() {
-  pthread_setname_np(pthread_self(), kPasswordHashThreadName);
-  sched_param param{};
-  param.sched_priority = 0;
-  if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &param) == 0) return;
-  // Linux applies a nice value per thread when given the thread id.
-  setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), kWorkerNiceness);
-}
 
 }  // namespace
 
@@ -82,7 +68,8 @@ absl::Status PasswordHasher::Run(const std::function<void()>& work) {
 }
 
 void PasswordHasher::Work() {
-  LowerCurrentThreadPriority();
+  // Linux applies a nice value per thread when given the thread id.
+  setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), kWorkerNiceness);
 
   while (true) {
     const std::function<void()>* task = nullptr;

@@ -14,16 +14,10 @@
 
 namespace accessdelegation::server {
 
-// The name of PasswordHasher's worker threads, as /proc/<pid>/task/<tid>/comm shows it.
-inline constexpr char kPasswordHashThreadName[] = "password-hash";
-
 // PasswordHasher runs Argon2id hashing and verification (server/secrets.h) on its own
-// bounded pool of threads. The workers run under Linux's SCHED_IDLE policy, so they run
-// mostly when no RPC thread or other normal thread wants the core, or at nice 10 where
-// the kernel rejects SCHED_IDLE. Hashing is deliberately costly, so a
-// burst of SignIn or SignUp calls queues here instead of taking cores from cheap calls
-// such as CheckAccess. While the machine is saturated, hashing therefore waits, and
-// callers see queueing delay or RESOURCE_EXHAUSTED.
+// bounded pool of threads, which run at a lower scheduling priority than the RPC threads.
+// Hashing is deliberately costly, so a burst of SignIn or SignUp calls queues here
+// instead of taking every core from cheap calls such as CheckAccess.
 //
 // Each call blocks its caller until a worker has run it. When `max_queued` calls are
 // already waiting, a call fails at once with RESOURCE_EXHAUSTED, which tells the client to
