@@ -25,6 +25,12 @@ namespace {
 constexpr char kDeadInvitationMessage[] =
     "invitation_token is not valid: the link is unknown, already used or expired; ask the "
     "account holder for a new invitation";
+constexpr char kOtherEmailMessage[] =
+    "this invitation was sent to a different email address; sign in with the invited address "
+    "to accept it";
+constexpr char kPasscodeLockedMessage[] =
+    "passcode is incorrect and that was the last try, so the invitation is now canceled; ask "
+    "the account holder for a new invitation";
 constexpr char kUnknownInvitationMessage[] = "invitation_id: no invitation with this id";
 constexpr char kUnknownGrantMessage[] = "grant_id: no grant with this id";
 constexpr char kNotAwaitingDecisionMessage[] =
@@ -413,9 +419,7 @@ absl::Status AccessDelegationService::DoAcceptInvitation(
     status = RewordStatus(status, absl::StatusCode::kFailedPrecondition,
                           "you already accepted this invitation; the account holder has been "
                           "asked to confirm");
-    status = RewordStatus(status, absl::StatusCode::kPermissionDenied,
-                          "this invitation was sent to a different email address; sign in "
-                          "with the invited address to accept it");
+    status = RewordStatus(status, absl::StatusCode::kPermissionDenied, kOtherEmailMessage);
     if (!absl::StartsWith(status.message(), "request_id")) {
       status = RewordStatus(status, absl::StatusCode::kInvalidArgument,
                             "invitation_token: you cannot accept an invitation to your own "
@@ -433,16 +437,17 @@ absl::Status AccessDelegationService::CheckPasscode(const grpc::ServerContext& c
                                                     const Caller& caller,
                                                     const std::string& token_hash,
                                                     const std::string& passcode) {
+  // A malformed passcode can never be right, so it is rejected before it can use a try.
+  // The format is public, so this error reveals nothing about the invitation.
   const bool has_passcode = !passcode.empty();
-  if (has_passcode && passcode.size() > kMaxPasscodeLength) {
-    return absl::InvalidArgumentError(absl::StrCat("passcode is longer than ", kMaxPasscodeLength,
-                                                   " characters; check what you typed"));
+  if (has_passcode) {
+    if (absl::Status status = ValidatePasscode("passcode", passcode); !status.ok()) return status;
   }
   // NOTE: The check holds a pooled database connection and the invitation's row lock
   // while the passcode waits for a hashing thread, which under sign-in load can take
   // seconds. A full hashing queue fails the call with RESOURCE_EXHAUSTED, counting nothing.
   absl::StatusOr<storage::PasscodeCheck> check = store_->CheckInvitationPasscode(
-      ActorFor(context, caller), token_hash, absl::Now(), has_passcode,
+      ActorFor(context, caller), token_hash, caller.account_id, absl::Now(), has_passcode,
       [&](const std::string& passcode_hash) {
         return password_hasher_->Verify(passcode, passcode_hash);
       },
@@ -450,12 +455,16 @@ absl::Status AccessDelegationService::CheckPasscode(const grpc::ServerContext& c
       [&](const storage::EmailContext& email_context) {
         return PasscodeLockedEmail(email_context, options_.portal_base_url);
       });
-  if (!check.ok()) return check.status();
+  if (!check.ok()) {
+    return RewordStatus(check.status(), absl::StatusCode::kNotFound, kDeadInvitationMessage);
+  }
 
   switch (check->outcome) {
     case storage::PasscodeOutcome::kNotRequired:
     case storage::PasscodeOutcome::kCorrect:
       return absl::OkStatus();
+    case storage::PasscodeOutcome::kWrongAccount:
+      return absl::PermissionDeniedError(kOtherEmailMessage);
     case storage::PasscodeOutcome::kMissing:
       return absl::InvalidArgumentError(
           "passcode is required for this invitation; ask the account holder who invited you "
@@ -473,7 +482,7 @@ absl::Status AccessDelegationService::CheckPasscode(const grpc::ServerContext& c
                   {"invitation_id", check->invitation_id},
                   {"account_id", caller.account_id},
                   {"peer", PeerAddressOf(context)}});
-      return absl::NotFoundError(kDeadInvitationMessage);
+      return absl::FailedPreconditionError(kPasscodeLockedMessage);
   }
   return absl::InternalError("unknown passcode outcome");
 }
@@ -593,11 +602,16 @@ absl::Status AccessDelegationService::DoResendInvitation(
   const std::string sealed_token = secret_box_->Seal(token);
   absl::StatusOr<storage::InvitationRecord> resent = store_->ResendInvitation(
       change->call.actor, change->call.owner_id, request.invitation_id(), change->expected, HashToken(token),
-      now + options_.invitation_ttl, now,
+      now + options_.invitation_ttl, now, options_.invitations_per_owner_per_day,
       [&](const storage::EmailContext& email_context) {
         return ResentInvitationEmail(email_context, sealed_token, options_.portal_base_url);
       },
       IdempotencyFor(IdempotencyScope(change->call.caller), "ResendInvitation", request));
+  if (absl::IsResourceExhausted(resent.status())) {
+    LogWarning("owner reached the daily invitation limit",
+               {{"request_id", RequestIdOf(context)}, {"owner_account_id", change->call.owner_id}});
+    return resent.status();
+  }
   if (!resent.ok()) {
     return RewordInvitationChangeStatus(
         resent.status(),

@@ -111,10 +111,12 @@ class AccessDelegationService final : public v1::AccessDelegation::Service {
   absl::Status DoLookupInvitation(const grpc::ServerContext& context,
                                   const v1::LookupInvitationRequest& request,
                                   v1::LookupInvitationResponse& response);
-  // Checks the passcode of the invitation behind `token_hash`, if it has one. OK when
-  // none is needed or it is correct; INVALID_ARGUMENT when it is missing;
-  // PERMISSION_DENIED with the tries left when it is wrong; NOT_FOUND as for a dead token
-  // when this wrong passcode canceled the invitation.
+  // Checks the passcode of the invitation behind `token_hash`, if it has one. Returns OK
+  // when none is needed or it is correct, and INVALID_ARGUMENT when it is malformed, or
+  // missing for an invitation with a passcode. Returns PERMISSION_DENIED, whatever the
+  // passcode, when the caller's email is not the invited one, and PERMISSION_DENIED with
+  // the tries left when the passcode is wrong. Returns FAILED_PRECONDITION when this
+  // wrong passcode canceled the invitation.
   absl::Status CheckPasscode(const grpc::ServerContext& context, const Caller& caller,
                              const std::string& token_hash, const std::string& passcode);
   // Returns `status`, counting it against the call's peer address when it is NOT_FOUND.

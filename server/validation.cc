@@ -191,13 +191,14 @@ absl::Status ValidateNewPassword(absl::string_view field, absl::string_view valu
 }
 
 absl::Status ValidatePasscode(absl::string_view field, absl::string_view value) {
+  const std::string format = absl::StrCat("must be ", kMinPasscodeLength, " to ",
+                                           kMaxPasscodeLength, " ASCII letters and digits");
   if (value.size() < kMinPasscodeLength || value.size() > kMaxPasscodeLength) {
-    return Invalid(field, absl::StrCat("must be ", kMinPasscodeLength, " to ", kMaxPasscodeLength,
-                                       " characters long"));
+    return Invalid(field, absl::StrCat(format, "; it is ", value.size(), " characters long"));
   }
   for (char c : value) {
     if (!absl::ascii_isalnum(static_cast<unsigned char>(c))) {
-      return Invalid(field, "may contain only ASCII letters and digits");
+      return Invalid(field, absl::StrCat(format, "; it contains another character"));
     }
   }
   return absl::OkStatus();

@@ -61,14 +61,21 @@ constexpr Statement kLockInvitationOwner = {"lock_invitation_owner", R"sql(
 SELECT id FROM accounts WHERE id = $1::uuid FOR NO KEY UPDATE
 )sql"};
 
-// Counts the owner's invitations of the 24 hours before the transaction started, and
-// returns when the oldest of them leaves that window.
+// Counts the invitation emails that the owner sent in the 24 hours before the transaction
+// started: each invitation created and each resend, which the append-only audit trail
+// records as "invitation.resent". Also returns when the oldest of them leaves that window.
 constexpr Statement kCountRecentInvitations = {"count_recent_invitations", R"sql(
 SELECT count(*) AS count,
-       unix_micros(min(create_time) + interval '1 day') AS window_end,
+       unix_micros(min(send_time) + interval '1 day') AS window_end,
        unix_micros(now()) AS now
-FROM invitations
-WHERE owner_account_id = $1::uuid AND create_time > now() - interval '1 day'
+FROM (SELECT create_time AS send_time
+      FROM invitations
+      WHERE owner_account_id = $1::uuid AND create_time > now() - interval '1 day'
+      UNION ALL
+      SELECT event_time
+      FROM audit_events
+      WHERE owner_account_id = $1::uuid AND action = 'invitation.resent'
+        AND event_time > now() - interval '1 day') AS sends
 )sql"};
 
 // Inserts nothing when the owner already has a live invitation for the email.
@@ -142,7 +149,8 @@ RETURNING id::text AS id
 // Locks the PENDING, unexpired invitation with token $1 at $2, so that racing passcode
 // tries are counted one after the other.
 constexpr Statement kLockInvitationForPasscode = {"lock_invitation_for_passcode", R"sql(
-SELECT id::text AS id, passcode_hash, passcode_failures
+SELECT id::text AS id, owner_account_id::text AS owner_account_id, email_normalized,
+       passcode_hash, passcode_failures
 FROM invitations
 WHERE token_hash = $1 AND state = 'PENDING' AND expire_time > $2::timestamptz
 FOR UPDATE
@@ -303,8 +311,8 @@ absl::StatusOr<InvitationRecord> FinishInvitationChange(pqxx::transaction_base& 
 }
 
 // Locks the owner's row and returns RESOURCE_EXHAUSTED, with the wait until the oldest
-// counted invitation leaves the window, when the owner created `daily_limit` invitations
-// in the last 24 hours.
+// counted email leaves the window, when the owner sent `daily_limit` invitation emails
+// (new invitations and resends) in the last 24 hours.
 absl::Status CheckDailyInvitationLimit(pqxx::transaction_base& txn, const std::string& owner_id,
                                        int daily_limit) {
   txn.exec_prepared(kLockInvitationOwner.name, owner_id);
@@ -312,8 +320,8 @@ absl::Status CheckDailyInvitationLimit(pqxx::transaction_base& txn, const std::s
   if (counted[0]["count"].as<int64_t>() < daily_limit) return absl::OkStatus();
   const absl::Time now = ReadTime(counted[0]["now"]);
   return ResourceExhaustedWithRetry(
-      absl::StrCat("this owner has created ", daily_limit,
-                   " invitations in the last 24 hours, the daily maximum"),
+      absl::StrCat("this owner has sent ", daily_limit,
+                   " invitations (new or sent again) in the last 24 hours, the daily maximum"),
       ReadTime(counted[0]["window_end"]) - now, now);
 }
 
@@ -399,13 +407,29 @@ absl::StatusOr<InvitationLookup> PostgresStore::LookupInvitation(const std::stri
 }
 
 absl::StatusOr<PasscodeCheck> PostgresStore::CheckInvitationPasscode(
-    const Actor& actor, const std::string& token_hash, absl::Time now, bool has_passcode,
-    const PasscodeVerifier& verify, int max_failures, const EmailComposer& compose_canceled) {
+    const Actor& actor, const std::string& token_hash, const std::string& account_id,
+    absl::Time now, bool has_passcode, const PasscodeVerifier& verify, int max_failures,
+    const EmailComposer& compose_canceled) {
+  if (!IsUuid(account_id)) return absl::NotFoundError("account not found");
+  const std::string caller_id = CanonicalUuid(account_id);
+
   return Transact("CheckInvitationPasscode", [&](pqxx::work& txn) -> absl::StatusOr<PasscodeCheck> {
     PasscodeCheck check;
     const pqxx::result locked = txn.exec_prepared(
         kLockInvitationForPasscode.name, BytesParameter(token_hash), TimestampParameter(now));
-    if (locked.empty() || locked[0]["passcode_hash"].is_null()) return check;
+    if (locked.empty()) return check;
+
+    // The owner cannot accept, which AcceptInvitation reports, so the owner's tries count
+    // nothing. Any other account must have the invited email before its passcode is read.
+    if (ReadText(locked[0]["owner_account_id"]) == caller_id) return check;
+    std::optional<AccountRecord> caller = SelectAccount(txn, caller_id);
+    if (!caller.has_value()) return absl::NotFoundError("account not found");
+    if (NormalizeEmail(caller->email) != ReadText(locked[0]["email_normalized"])) {
+      check.outcome = PasscodeOutcome::kWrongAccount;
+      return check;
+    }
+
+    if (locked[0]["passcode_hash"].is_null()) return check;
     check.invitation_id = ReadText(locked[0]["id"]);
     if (!has_passcode) {
       check.outcome = PasscodeOutcome::kMissing;
@@ -599,13 +623,21 @@ absl::StatusOr<InvitationRecord> PostgresStore::DenyInvitation(
 absl::StatusOr<InvitationRecord> PostgresStore::ResendInvitation(
     const Actor& actor, const std::string& owner_account_id, const std::string& invitation_id,
     ExpectedVersion expected, const std::string& token_hash, absl::Time expire_time,
-    absl::Time now, const EmailComposer& compose, const IdempotencyKey& idempotency) {
+    absl::Time now, int daily_limit, const EmailComposer& compose,
+    const IdempotencyKey& idempotency) {
   if (!IsUuid(owner_account_id) || !IsUuid(invitation_id)) return InvitationNotFoundError();
   const std::string owner_id = CanonicalUuid(owner_account_id);
   const std::string id = CanonicalUuid(invitation_id);
 
   auto write = [&](pqxx::transaction_base& txn) -> absl::StatusOr<InvitationRecord> {
     std::optional<InvitationRow> before = SelectInvitationById(txn, id, now);
+    // Only a resend that can succeed is counted against the limit, so other failures keep
+    // their own errors.
+    if (daily_limit > 0 && before.has_value() && before->record.owner_account_id == owner_id &&
+        before->record.state == v1::INVITATION_STATE_PENDING) {
+      absl::Status within_limit = CheckDailyInvitationLimit(txn, owner_id, daily_limit);
+      if (!within_limit.ok()) return within_limit;
+    }
     std::string version_text;
     const pqxx::result updated = txn.exec_prepared(
         kResendInvitation.name, id, owner_id, BytesParameter(token_hash),

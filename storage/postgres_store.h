@@ -75,8 +75,8 @@ class PostgresStore final : public Store {
   absl::StatusOr<InvitationLookup> LookupInvitation(const std::string& token_hash,
                                                     absl::Time now) override;
   absl::StatusOr<PasscodeCheck> CheckInvitationPasscode(
-      const Actor& actor, const std::string& token_hash, absl::Time now, bool has_passcode,
-      const PasscodeVerifier& verify, int max_failures,
+      const Actor& actor, const std::string& token_hash, const std::string& account_id,
+      absl::Time now, bool has_passcode, const PasscodeVerifier& verify, int max_failures,
       const EmailComposer& compose_canceled) override;
   absl::StatusOr<InvitationRecord> AcceptInvitation(const Actor& actor,
                                                     const std::string& token_hash,
@@ -102,7 +102,8 @@ class PostgresStore final : public Store {
   absl::StatusOr<InvitationRecord> ResendInvitation(
       const Actor& actor, const std::string& owner_account_id, const std::string& invitation_id,
       ExpectedVersion expected, const std::string& token_hash, absl::Time expire_time,
-      absl::Time now, const EmailComposer& compose, const IdempotencyKey& idempotency) override;
+      absl::Time now, int daily_limit, const EmailComposer& compose,
+      const IdempotencyKey& idempotency) override;
   absl::StatusOr<InvitationRecord> CancelInvitation(
       const Actor& actor, const std::string& owner_account_id, const std::string& invitation_id,
       ExpectedVersion expected, absl::Time now, const EmailComposer& compose,

@@ -181,8 +181,10 @@ struct InvitationLookup {
 
 // PasscodeOutcome is the result of CheckInvitationPasscode.
 enum class PasscodeOutcome {
-  kNotRequired,  // No PENDING, unexpired invitation with a passcode has the token.
-  kMissing,      // The invitation has a passcode and none was given; nothing counted.
+  kNotRequired,  // No PENDING, unexpired invitation with a passcode has the token, or the
+                 // caller is the invitation's owner.
+  kWrongAccount,  // The caller's email is not the invited one; nothing checked or counted.
+  kMissing,       // The invitation has a passcode and none was given; nothing counted.
   kCorrect,
   kWrong,     // Counted; the invitation is still PENDING.
   kCanceled,  // This wrong passcode reached the limit and canceled the invitation.
@@ -191,7 +193,7 @@ enum class PasscodeOutcome {
 // PasscodeCheck is what CheckInvitationPasscode found.
 struct PasscodeCheck {
   PasscodeOutcome outcome = PasscodeOutcome::kNotRequired;
-  std::string invitation_id;  // Empty for kNotRequired.
+  std::string invitation_id;  // Empty for kNotRequired and kWrongAccount.
   int tries_left = 0;         // Wrong passcodes still allowed, for kWrong.
 };
 
@@ -498,17 +500,21 @@ class Store {
   virtual absl::StatusOr<InvitationLookup> LookupInvitation(const std::string& token_hash,
                                                             absl::Time now) = 0;
 
-  // Checks the passcode of the PENDING, unexpired invitation whose token hashes to
-  // `token_hash`, with the invitation's row locked so that racing tries are counted one
-  // after the other. `has_passcode` is true when the request carries a passcode, and
-  // `verify` compares that passcode with the stored hash; its error is returned with
-  // nothing counted. A wrong passcode is counted and commits; the
+  // Checks the passcode that account `account_id` gives for the PENDING, unexpired
+  // invitation whose token hashes to `token_hash`. The invitation's row stays locked from
+  // the email match to the count, so racing tries are counted one after the other and no
+  // try counts unless the account's email is the invited one (letter case ignored).
+  // Returns kWrongAccount for another email and kNotRequired for the owner, without
+  // reading or counting the passcode. `has_passcode` is true when the request carries a
+  // passcode, and `verify` compares that passcode with the stored hash; its error is
+  // returned with nothing counted. A wrong passcode is counted and commits. The
   // `max_failures`th one cancels the invitation, writes an
   // "invitation.passcode_locked" audit event and queues the owner's email built by
   // `compose_canceled`.
   virtual absl::StatusOr<PasscodeCheck> CheckInvitationPasscode(
-      const Actor& actor, const std::string& token_hash, absl::Time now, bool has_passcode,
-      const PasscodeVerifier& verify, int max_failures, const EmailComposer& compose_canceled) = 0;
+      const Actor& actor, const std::string& token_hash, const std::string& account_id,
+      absl::Time now, bool has_passcode, const PasscodeVerifier& verify, int max_failures,
+      const EmailComposer& compose_canceled) = 0;
 
   // Moves the invitation whose token hashes to `token_hash` from PENDING to ACCEPTED for
   // `invitee_account_id`, and queues the owner's confirmation email built by `compose`.
@@ -555,10 +561,15 @@ class Store {
   // expire_time in one conditional update, so the old token dies at once, and queues the
   // new invitation email built by `compose`. NOT_FOUND as ConfirmInvitation; ABORTED if
   // `expected` is set and stale; FAILED_PRECONDITION if it is not PENDING or has expired.
+  // When `daily_limit` is positive, a resend counts toward the same daily limit as
+  // CreateInvitation, with the same RESOURCE_EXHAUSTED, and the owner's row is locked so
+  // that racing creates and resends cannot pass it. A retry with the same request id
+  // returns the first response and counts nothing.
   virtual absl::StatusOr<InvitationRecord> ResendInvitation(
       const Actor& actor, const std::string& owner_account_id, const std::string& invitation_id,
       ExpectedVersion expected, const std::string& token_hash, absl::Time expire_time,
-      absl::Time now, const EmailComposer& compose, const IdempotencyKey& idempotency) = 0;
+      absl::Time now, int daily_limit, const EmailComposer& compose,
+      const IdempotencyKey& idempotency) = 0;
 
   // Moves a PENDING (unexpired) or ACCEPTED invitation of `owner_account_id` to CANCELED,
   // so its token dies, and queues the invitee's email built by `compose`. Errors as

@@ -333,6 +333,88 @@ TEST_F(InvitationLimitTest, DayOldInvitationsDoNotCount) {
   EXPECT_OK(owner.client->CreateInvitation(InvitationRequest(Delegate())));
 }
 
+TEST_F(InvitationLimitTest, ResendsCountTowardLimit) {
+  ASSERT_OK_AND_ASSIGN(SignedIn owner, CreateAccountAndSignIn(Owner()));
+  ASSERT_OK_AND_ASSIGN(v1::CreateInvitationResponse created,
+                       owner.client->CreateInvitation(InvitationRequest(Delegate())));
+  v1::ResendInvitationRequest resend;
+  resend.set_invitation_id(created.invitation().invitation_id());
+  for (int i = 0; i < 9; ++i) ASSERT_OK(owner.client->ResendInvitation(resend));
+
+  const absl::Status resent = owner.client->ResendInvitation(resend).status();
+  Person other = Stranger();
+  const absl::Status created_too = owner.client->CreateInvitation(InvitationRequest(other)).status();
+
+  ExpectThrottled(resent);
+  ExpectThrottled(created_too);
+  ASSERT_OK_AND_ASSIGN(auto rows, RunSql("SELECT count(*) FROM audit_events "
+                                         "WHERE action = 'invitation.resent'"));
+  EXPECT_EQ(rows[0][0], "9");
+}
+
+TEST_F(InvitationLimitTest, RacingResendsStopAtLimit) {
+  ASSERT_OK_AND_ASSIGN(SignedIn owner, CreateAccountAndSignIn(Owner()));
+  ASSERT_OK_AND_ASSIGN(v1::CreateInvitationResponse created,
+                       owner.client->CreateInvitation(InvitationRequest(Delegate())));
+  constexpr int kResends = 20;
+  std::atomic<int> resent{0};
+  std::atomic<int> throttled_with_delay{0};
+
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kResends; ++i) {
+    threads.emplace_back([&] {
+      v1::ResendInvitationRequest request;
+      request.set_invitation_id(created.invitation().invitation_id());
+      const absl::Status status = owner.client->ResendInvitation(request).status();
+      if (status.ok()) ++resent;
+      if (absl::IsResourceExhausted(status) && RetryDelay(status) > absl::ZeroDuration()) {
+        ++throttled_with_delay;
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+
+  EXPECT_EQ(resent.load(), 9);
+  EXPECT_EQ(throttled_with_delay.load(), kResends - 9);
+}
+
+TEST_F(InvitationLimitTest, ResendRetryAtLimitIsFree) {
+  ASSERT_OK_AND_ASSIGN(SignedIn owner, CreateAccountAndSignIn(Owner()));
+  ASSERT_OK_AND_ASSIGN(v1::CreateInvitationResponse created,
+                       owner.client->CreateInvitation(InvitationRequest(Delegate())));
+  v1::ResendInvitationRequest plain;
+  plain.set_invitation_id(created.invitation().invitation_id());
+  for (int i = 0; i < 8; ++i) ASSERT_OK(owner.client->ResendInvitation(plain));
+  v1::ResendInvitationRequest with_id = plain;
+  with_id.set_request_id("resend-at-limit");
+
+  ASSERT_OK_AND_ASSIGN(v1::ResendInvitationResponse first,
+                       owner.client->ResendInvitation(with_id));
+  ASSERT_OK_AND_ASSIGN(v1::ResendInvitationResponse retry,
+                       owner.client->ResendInvitation(with_id));
+
+  EXPECT_EQ(retry.DebugString(), first.DebugString());
+  ExpectThrottled(owner.client->ResendInvitation(plain).status());
+}
+
+TEST_F(InvitationLimitTest, DayOldResendsDoNotCount) {
+  ASSERT_OK_AND_ASSIGN(SignedIn owner, CreateAccountAndSignIn(Owner()));
+  ASSERT_OK_AND_ASSIGN(v1::CreateInvitationResponse created,
+                       owner.client->CreateInvitation(InvitationRequest(Delegate())));
+  v1::ResendInvitationRequest resend;
+  resend.set_invitation_id(created.invitation().invitation_id());
+  for (int i = 0; i < 9; ++i) ASSERT_OK(owner.client->ResendInvitation(resend));
+  ExpectThrottled(owner.client->ResendInvitation(resend).status());
+
+  // audit_events is append-only, so its trigger is turned off while the resends are aged.
+  ASSERT_OK(RunSql("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only"));
+  ASSERT_OK(RunSql("UPDATE audit_events SET event_time = now() - interval '25 hours'"));
+  ASSERT_OK(RunSql("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only"));
+  ASSERT_OK(RunSql("UPDATE invitations SET create_time = now() - interval '25 hours'"));
+
+  EXPECT_OK(owner.client->ResendInvitation(resend));
+}
+
 // TokenThrottleTest allows one address three unknown or dead invitation tokens.
 class TokenThrottleTest : public E2eTest {
  protected:
@@ -496,14 +578,17 @@ TEST_F(PasscodeTest, ThirdWrongPasscodeKillsInvitation) {
 
   const absl::Status third = AcceptWithPasscode(*delegate_.client, token_, kWrongPasscode);
 
-  EXPECT_EQ(third.code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(AcceptWithPasscode(*delegate_.client, token_, kPasscode).code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(third.code(), absl::StatusCode::kFailedPrecondition) << third;
+  EXPECT_TRUE(absl::StartsWith(third.message(), "passcode is incorrect")) << third;
+  EXPECT_TRUE(absl::StrContains(third.message(), "invitation is now canceled")) << third;
+  EXPECT_TRUE(absl::StrContains(third.message(), "new invitation")) << third;
+  const absl::Status later = AcceptWithPasscode(*delegate_.client, token_, kPasscode);
+  EXPECT_EQ(later.code(), absl::StatusCode::kNotFound) << later;
   v1::LookupInvitationRequest lookup;
   lookup.set_invitation_token(token_);
   const absl::Status looked_up = Connect()->LookupInvitation(lookup).status();
   EXPECT_EQ(looked_up.code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(looked_up.message(), third.message());
+  EXPECT_EQ(looked_up.message(), later.message());
   ASSERT_OK_AND_ASSIGN(std::vector<v1::Invitation> invitations, ListInvitations(*owner_.client));
   ASSERT_EQ(invitations.size(), 1u);
   EXPECT_EQ(invitations[0].state(), v1::INVITATION_STATE_CANCELED);
@@ -517,6 +602,7 @@ TEST_F(PasscodeTest, RacingWrongTriesNeverExceedThree) {
   ASSERT_NO_FATAL_FAILURE(SetUpInvitation());
   constexpr int kTries = 10;
   std::atomic<int> denied{0};
+  std::atomic<int> canceled{0};
   std::atomic<int> not_found{0};
 
   std::vector<std::thread> threads;
@@ -524,13 +610,15 @@ TEST_F(PasscodeTest, RacingWrongTriesNeverExceedThree) {
     threads.emplace_back([&] {
       const absl::Status status = AcceptWithPasscode(*delegate_.client, token_, kWrongPasscode);
       if (absl::IsPermissionDenied(status)) ++denied;
+      if (absl::IsFailedPrecondition(status)) ++canceled;
       if (absl::IsNotFound(status)) ++not_found;
     });
   }
   for (std::thread& thread : threads) thread.join();
 
   EXPECT_EQ(denied.load(), 2);
-  EXPECT_EQ(not_found.load(), kTries - 2);
+  EXPECT_EQ(canceled.load(), 1);
+  EXPECT_EQ(not_found.load(), kTries - 3);
   ASSERT_OK_AND_ASSIGN(auto rows, RunSql("SELECT passcode_failures, state FROM invitations"));
   EXPECT_EQ(rows[0][0], "3");
   EXPECT_EQ(rows[0][1], "CANCELED");
@@ -589,6 +677,78 @@ TEST_F(PasscodeHashingTest, FullHashingQueueRejectsPasscodes) {
   EXPECT_EQ(created.load() + rejected.load(), kCreates);
   ASSERT_OK_AND_ASSIGN(auto rows, RunSql("SELECT count(*) FROM invitations"));
   EXPECT_EQ(rows[0][0], std::to_string(created.load()));
+}
+
+TEST_F(PasscodeTest, MalformedAcceptPasscodeUsesNoTry) {
+  ASSERT_NO_FATAL_FAILURE(SetUpInvitation());
+
+  const std::vector<std::string> passcodes = {"x", "abc12", "with space1", std::string(33, 'a')};
+  for (const std::string& passcode : passcodes) {
+    const absl::Status status = AcceptWithPasscode(*delegate_.client, token_, passcode);
+
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << passcode;
+    EXPECT_TRUE(absl::StartsWith(status.message(), "passcode")) << status;
+  }
+  const absl::Status short_one = AcceptWithPasscode(*delegate_.client, token_, "x");
+  EXPECT_TRUE(absl::StrContains(short_one.message(), "6 to 32 ASCII letters and digits"))
+      << short_one;
+  ASSERT_OK_AND_ASSIGN(auto rows, RunSql("SELECT passcode_failures, state FROM invitations"));
+  EXPECT_EQ(rows[0][0], "0");
+  EXPECT_EQ(rows[0][1], "PENDING");
+  const absl::Status wrong = AcceptWithPasscode(*delegate_.client, token_, kWrongPasscode);
+  EXPECT_TRUE(absl::StrContains(wrong.message(), "2 tries left")) << wrong;
+}
+
+TEST_F(PasscodeTest, OtherAccountUsesNoTries) {
+  ASSERT_NO_FATAL_FAILURE(SetUpInvitation());
+  ASSERT_OK_AND_ASSIGN(SignedIn stranger, CreateAccountAndSignIn(Stranger()));
+  ASSERT_OK_AND_ASSIGN(auto audit_before, RunSql("SELECT count(*) FROM audit_events"));
+
+  // More tries than the limit, with wrong, right and empty passcodes.
+  const std::vector<std::string> passcodes = {kWrongPasscode, kWrongPasscode, kWrongPasscode,
+                                              kPasscode, "", kWrongPasscode};
+  std::vector<absl::Status> statuses;
+  for (const std::string& passcode : passcodes) {
+    statuses.push_back(AcceptWithPasscode(*stranger.client, token_, passcode));
+  }
+
+  for (const absl::Status& status : statuses) {
+    EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied) << status;
+    EXPECT_EQ(status.message(), statuses[0].message());
+  }
+  EXPECT_TRUE(absl::StrContains(statuses[0].message(), "different email address")) << statuses[0];
+  ASSERT_OK_AND_ASSIGN(auto rows, RunSql("SELECT passcode_failures, state FROM invitations"));
+  EXPECT_EQ(rows[0][0], "0");
+  EXPECT_EQ(rows[0][1], "PENDING");
+  ASSERT_OK_AND_ASSIGN(auto audit_after, RunSql("SELECT count(*) FROM audit_events"));
+  EXPECT_EQ(audit_after[0][0], audit_before[0][0]);
+  EXPECT_OK(AcceptWithPasscode(*delegate_.client, token_, kPasscode));
+}
+
+TEST_F(PasscodeTest, RacingOtherAccountLeavesTriesToInvitee) {
+  ASSERT_NO_FATAL_FAILURE(SetUpInvitation());
+  ASSERT_OK_AND_ASSIGN(SignedIn stranger, CreateAccountAndSignIn(Stranger()));
+  constexpr int kTries = 10;
+  std::atomic<int> other_email{0};
+
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kTries; ++i) {
+    threads.emplace_back([&] {
+      const absl::Status status = AcceptWithPasscode(*stranger.client, token_, kWrongPasscode);
+      if (absl::IsPermissionDenied(status) &&
+          absl::StrContains(status.message(), "different email address")) {
+        ++other_email;
+      }
+    });
+  }
+  const absl::Status invitee_try = AcceptWithPasscode(*delegate_.client, token_, kWrongPasscode);
+  for (std::thread& thread : threads) thread.join();
+
+  EXPECT_EQ(other_email.load(), kTries);
+  EXPECT_TRUE(absl::StrContains(invitee_try.message(), "2 tries left")) << invitee_try;
+  ASSERT_OK_AND_ASSIGN(auto rows, RunSql("SELECT passcode_failures, state FROM invitations"));
+  EXPECT_EQ(rows[0][0], "1");
+  EXPECT_EQ(rows[0][1], "PENDING");
 }
 
 }  // namespace

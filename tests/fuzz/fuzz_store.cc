@@ -134,8 +134,8 @@ absl::StatusOr<storage::InvitationLookup> FuzzStore::LookupInvitation(const std:
 }
 
 absl::StatusOr<storage::PasscodeCheck> FuzzStore::CheckInvitationPasscode(
-    const storage::Actor&, const std::string&, absl::Time, bool, const storage::PasscodeVerifier&,
-    int, const storage::EmailComposer&) {
+    const storage::Actor&, const std::string&, const std::string&, absl::Time, bool,
+    const storage::PasscodeVerifier&, int, const storage::EmailComposer&) {
   return Unavailable();
 }
 
@@ -165,7 +165,7 @@ absl::StatusOr<storage::InvitationRecord> FuzzStore::DenyInvitation(
 
 absl::StatusOr<storage::InvitationRecord> FuzzStore::ResendInvitation(
     const storage::Actor&, const std::string&, const std::string&, storage::ExpectedVersion,
-    const std::string&, absl::Time, absl::Time, const storage::EmailComposer&,
+    const std::string&, absl::Time, absl::Time, int, const storage::EmailComposer&,
     const storage::IdempotencyKey&) {
   return Unavailable();
 }

@@ -64,8 +64,8 @@ class FuzzStore final : public storage::Store {
   absl::StatusOr<storage::InvitationLookup> LookupInvitation(const std::string& token_hash,
                                                              absl::Time now) override;
   absl::StatusOr<storage::PasscodeCheck> CheckInvitationPasscode(
-      const storage::Actor& actor, const std::string& token_hash, absl::Time now,
-      bool has_passcode, const storage::PasscodeVerifier& verify, int max_failures,
+      const storage::Actor& actor, const std::string& token_hash, const std::string& account_id,
+      absl::Time now, bool has_passcode, const storage::PasscodeVerifier& verify, int max_failures,
       const storage::EmailComposer& compose_canceled) override;
   absl::StatusOr<storage::InvitationRecord> AcceptInvitation(
       const storage::Actor& actor, const std::string& token_hash,
@@ -85,7 +85,7 @@ class FuzzStore final : public storage::Store {
   absl::StatusOr<storage::InvitationRecord> ResendInvitation(
       const storage::Actor& actor, const std::string& owner_account_id,
       const std::string& invitation_id, storage::ExpectedVersion expected,
-      const std::string& token_hash, absl::Time expire_time, absl::Time now,
+      const std::string& token_hash, absl::Time expire_time, absl::Time now, int daily_limit,
       const storage::EmailComposer& compose, const storage::IdempotencyKey& idempotency) override;
   absl::StatusOr<storage::InvitationRecord> CancelInvitation(
       const storage::Actor& actor, const std::string& owner_account_id,
