@@ -320,9 +320,12 @@ absl::Status AccessHistoryService::DoWatchAccessChanges(
   // Sends the initial metadata now, so the client sees the stream open before any change.
   writer.SendInitialMetadata();
 
-  // The server cancels open calls when it shuts down, so IsCancelled also ends the loop
-  // then.
   while (!context.IsCancelled()) {
+    if (shutting_down_.load(std::memory_order_relaxed)) {
+      return absl::UnavailableError(
+          "the server is shutting down; call WatchAccessChanges again, on this or another "
+          "server, with after_cursor set to the last cursor you processed");
+    }
     absl::StatusOr<std::vector<storage::GrantChangeRecord>> changes =
         store_->ListGrantChanges(cursor, kWatchBatchSize);
     if (!changes.ok()) return changes.status();
@@ -337,6 +340,10 @@ absl::Status AccessHistoryService::DoWatchAccessChanges(
     }
   }
   return absl::CancelledError("the call was cancelled");
+}
+
+void AccessHistoryService::BeginShutdown() {
+  shutting_down_.store(true, std::memory_order_relaxed);
 }
 
 }  // namespace accessdelegation::server
