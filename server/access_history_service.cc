@@ -20,6 +20,11 @@
 namespace accessdelegation::server {
 namespace {
 
+// The answer that ends a watch stream when the server shuts down.
+constexpr absl::string_view kShuttingDownMessage =
+    "the server is shutting down; call WatchAccessChanges again, on this or another server, "
+    "with after_cursor set to the last cursor you processed";
+
 constexpr int kDefaultPageSize = 50;
 constexpr int kMaxPageSize = 200;
 constexpr int kWatchBatchSize = 100;
@@ -291,8 +296,13 @@ absl::Status AccessHistoryService::DoListAuditEvents(const grpc::ServerContext& 
 grpc::Status AccessHistoryService::WatchAccessChanges(
     grpc::ServerContext* context, const v1::WatchAccessChangesRequest* request,
     grpc::ServerWriter<v1::WatchAccessChangesResponse>* writer) {
-  return CompleteRpc(*context, "WatchAccessChanges",
-                     DoWatchAccessChanges(*context, *request, *writer));
+  const absl::Status status = DoWatchAccessChanges(*context, *request, *writer);
+  // The end of a stream at shutdown is expected and its message tells the client what to
+  // do, so it skips CompleteRpc, which hides the message of every UNAVAILABLE answer.
+  if (absl::IsUnavailable(status) && status.message() == kShuttingDownMessage) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(kShuttingDownMessage));
+  }
+  return CompleteRpc(*context, "WatchAccessChanges", status);
 }
 
 absl::Status AccessHistoryService::DoWatchAccessChanges(
@@ -320,9 +330,10 @@ absl::Status AccessHistoryService::DoWatchAccessChanges(
   // Sends the initial metadata now, so the client sees the stream open before any change.
   writer.SendInitialMetadata();
 
-  // The server cancels open calls when it shuts down, so IsCancelled also ends the loop
-  // then.
   while (!context.IsCancelled()) {
+    if (shutting_down_.load(std::memory_order_relaxed)) {
+      return absl::UnavailableError(kShuttingDownMessage);
+    }
     absl::StatusOr<std::vector<storage::GrantChangeRecord>> changes =
         store_->ListGrantChanges(cursor, kWatchBatchSize);
     if (!changes.ok()) return changes.status();
@@ -337,6 +348,10 @@ absl::Status AccessHistoryService::DoWatchAccessChanges(
     }
   }
   return absl::CancelledError("the call was cancelled");
+}
+
+void AccessHistoryService::BeginShutdown() {
+  shutting_down_.store(true, std::memory_order_relaxed);
 }
 
 }  // namespace accessdelegation::server

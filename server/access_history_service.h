@@ -41,6 +41,12 @@ class AccessHistoryService final : public v1::AccessHistory::Service {
       grpc::ServerContext* context, const v1::WatchAccessChangesRequest* request,
       grpc::ServerWriter<v1::WatchAccessChangesResponse>* writer) override;
 
+  // Ends every open WatchAccessChanges stream within one poll interval, with UNAVAILABLE
+  // asking the client to resume from its last cursor, so that the streams do not hold a
+  // shutdown for its whole grace period. New streams end the same way. Call when the
+  // server begins to shut down.
+  void BeginShutdown();
+
  private:
   absl::Status DoListAuditEvents(const grpc::ServerContext& context,
                                  const v1::ListAuditEventsRequest& request,
@@ -61,6 +67,7 @@ class AccessHistoryService final : public v1::AccessHistory::Service {
   const Authenticator* const authenticator_;
   const Options options_;
   std::atomic<int> watch_streams_{0};
+  std::atomic<bool> shutting_down_{false};
 };
 
 }  // namespace accessdelegation::server

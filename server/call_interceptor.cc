@@ -1,9 +1,13 @@
 #include "server/call_interceptor.h"
 
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/stubs/logging.h>
+
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "server/logging.h"
@@ -95,6 +99,58 @@ bool IsHighVolume(absl::string_view method) {
   return false;
 }
 
+// The field named by the last protobuf parse error on this thread, such as
+// "accessdelegation.v1.SignInRequest.email"; empty when there is none. The request of a
+// call is parsed on the thread that then runs its interceptor's POST_RECV_MESSAGE step.
+thread_local std::string last_invalid_field;
+
+// Returns the field named in protobuf's "String field '<name>' contains invalid UTF-8"
+// message, or an empty string for any other message.
+std::string InvalidUtf8Field(absl::string_view message) {
+  constexpr absl::string_view kPrefix = "String field '";
+  const size_t start = message.find(kPrefix);
+  if (start == absl::string_view::npos) return "";
+  const size_t name_start = start + kPrefix.size();
+  const size_t name_end = message.find('\'', name_start);
+  if (name_end == absl::string_view::npos) return "";
+  return std::string(message.substr(name_start, name_end - name_start));
+}
+
+void HandleProtobufLog(google::protobuf::LogLevel level, const char* filename, int line,
+                       const std::string& message) {
+  const std::string field = InvalidUtf8Field(message);
+  std::vector<LogField> fields = {{"source", "protobuf"},
+                                  {"file", filename == nullptr ? "-" : filename},
+                                  {"line", std::to_string(line)},
+                                  {"detail", message}};
+  if (!field.empty()) {
+    // A client's bad request, which the interceptor rejects with INVALID_ARGUMENT.
+    last_invalid_field = field;
+    LogWarning("request has invalid UTF-8", fields);
+  } else if (level >= google::protobuf::LOGLEVEL_ERROR) {
+    LogError("protobuf error", fields);
+  } else if (level == google::protobuf::LOGLEVEL_WARNING) {
+    LogWarning("protobuf warning", fields);
+  } else {
+    LogEvent("protobuf message", fields);
+  }
+}
+
+// Returns the status for a request that failed to parse. `full_field` is the field of an
+// invalid UTF-8 string, or empty when the cause is unknown.
+grpc::Status UnparsableRequestStatus(absl::string_view method, absl::string_view full_field) {
+  if (!full_field.empty()) {
+    const size_t dot = full_field.rfind('.');
+    const absl::string_view field =
+        dot == absl::string_view::npos ? full_field : full_field.substr(dot + 1);
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat(field, " is not valid UTF-8; send text encoded as UTF-8"));
+  }
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                      absl::StrCat("the request is not a valid protobuf message for ", method,
+                                   "; check the request encoding and field types"));
+}
+
 bool IsServerFault(grpc::StatusCode code) {
   return code == grpc::StatusCode::INTERNAL || code == grpc::StatusCode::UNAVAILABLE ||
          code == grpc::StatusCode::UNKNOWN || code == grpc::StatusCode::DATA_LOSS;
@@ -102,19 +158,34 @@ bool IsServerFault(grpc::StatusCode code) {
 
 class CallInterceptor final : public grpc::experimental::Interceptor {
  public:
-  CallInterceptor(grpc::experimental::ServerRpcInfo* info, Metrics* metrics)
-      : info_(info), metrics_(metrics), start_(absl::Now()) {}
+  CallInterceptor(grpc::experimental::ServerRpcInfo* info, Metrics* metrics, bool known_method)
+      : info_(info),
+        metrics_(metrics),
+        method_(known_method ? info->method() : kUnknownMethod),
+        start_(absl::Now()) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     using grpc::experimental::InterceptionHookPoints;
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
       ReadRequestId(*methods->GetRecvInitialMetadata());
     }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE)) {
+      // gRPC passes no message when the request failed to parse.
+      unparsable_request_ = methods->GetRecvMessage() == nullptr;
+      invalid_field_ = std::move(last_invalid_field);
+      last_invalid_field.clear();
+    }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
       methods->GetSendInitialMetadata()->emplace(kRequestIdKey, request_id_);
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
-      Finish(methods->GetSendStatus());
+      grpc::Status status = methods->GetSendStatus();
+      // gRPC returns INTERNAL with no message for a request it cannot parse.
+      if (unparsable_request_ && status.error_code() == grpc::StatusCode::INTERNAL) {
+        status = UnparsableRequestStatus(method_, invalid_field_);
+        methods->ModifySendStatus(status);
+      }
+      Finish(status);
     }
     methods->Proceed();
   }
@@ -134,18 +205,18 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
     const absl::Duration latency = absl::Now() - start_;
     const char* code = CodeName(status.error_code());
     CallRecord record = Registry().Remove(info_->server_context());
-    if (metrics_ != nullptr) metrics_->RecordRpc(info_->method(), code, latency);
+    if (metrics_ != nullptr) metrics_->RecordRpc(method_, code, latency);
 
     LogLevel level = LogLevel::kInfo;
     if (IsServerFault(status.error_code())) {
       level = LogLevel::kError;
-    } else if (status.ok() && IsHighVolume(info_->method())) {
+    } else if (status.ok() && IsHighVolume(method_)) {
       level = LogLevel::kDebug;
     }
     if (!IsLogged(level)) return;
 
     std::vector<LogField> fields = {
-        {"method", info_->method()},
+        {"method", method_},
         {"code", code},
         {"duration_ms", std::to_string(absl::ToDoubleMilliseconds(latency))},
         {"request_id", request_id_.empty() ? "-" : request_id_},
@@ -161,8 +232,12 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
 
   grpc::experimental::ServerRpcInfo* const info_;
   Metrics* const metrics_;
+  // The served method's path, or kUnknownMethod; it lives as long as the call.
+  const char* const method_;
   const absl::Time start_;
   std::string request_id_;
+  bool unparsable_request_ = false;
+  std::string invalid_field_;
 };
 
 }  // namespace
@@ -176,9 +251,30 @@ std::string RequestIdOf(const grpc::ServerContextBase& context) {
   return Registry().RequestId(&context);
 }
 
+CallInterceptorFactory::CallInterceptorFactory(Metrics* metrics,
+                                               const std::vector<std::string>& services)
+    : metrics_(metrics) {
+  const google::protobuf::DescriptorPool* pool = google::protobuf::DescriptorPool::generated_pool();
+  for (const std::string& name : services) {
+    const google::protobuf::ServiceDescriptor* service = pool->FindServiceByName(name);
+    if (service == nullptr) {
+      LogWarning("service not in the descriptor pool; its calls are logged as unknown",
+                 {{"service", name}});
+      continue;
+    }
+    for (int i = 0; i < service->method_count(); ++i) {
+      known_methods_.insert(absl::StrCat("/", name, "/", service->method(i)->name()));
+    }
+  }
+}
+
 grpc::experimental::Interceptor* CallInterceptorFactory::CreateServerInterceptor(
     grpc::experimental::ServerRpcInfo* info) {
-  return new CallInterceptor(info, metrics_);
+  const char* method = info->method();
+  const bool known = method != nullptr && known_methods_.contains(absl::string_view(method));
+  return new CallInterceptor(info, metrics_, known);
 }
+
+void InstallProtobufLogHandler() { google::protobuf::SetLogHandler(&HandleProtobufLog); }
 
 }  // namespace accessdelegation::server

@@ -5,7 +5,9 @@
 #include <grpcpp/support/server_interceptor.h>
 
 #include <string>
+#include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
 #include "server/metrics.h"
 
@@ -24,23 +26,38 @@ void AnnotateCall(const grpc::ServerContextBase& context, absl::string_view key,
 // Returns the request id of the call running in `context`, or "-" if it has none.
 std::string RequestIdOf(const grpc::ServerContextBase& context);
 
+// The method name that logs and metrics give a call to a method the server does not
+// serve, so that callers cannot add a metric series per made-up name.
+inline constexpr char kUnknownMethod[] = "unknown";
+
 // CallInterceptorFactory creates, for every call, an interceptor that assigns the
 // request id, and on completion records the call in `metrics` and writes one access log
 // line (method, code, duration, peer, request id and the call's annotations). The line is
 // at error level for a server fault (INTERNAL, UNAVAILABLE, UNKNOWN, DATA_LOSS), at debug
 // level for a successful CheckAccess or health check, and at info level otherwise.
+// A request that fails to parse, such as one with invalid UTF-8 in a string field, gets
+// INVALID_ARGUMENT naming the field in place of gRPC's INTERNAL with no message.
 class CallInterceptorFactory final
     : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  // `metrics` must outlive every call.
-  explicit CallInterceptorFactory(Metrics* metrics) : metrics_(metrics) {}
+  // `metrics` must outlive every call. `services` are the full names of the services the
+  // server registers, such as "grpc.health.v1.Health"; calls to any other method are
+  // logged and counted as kUnknownMethod.
+  CallInterceptorFactory(Metrics* metrics, const std::vector<std::string>& services);
 
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override;
 
  private:
   Metrics* const metrics_;
+  // Paths of the served methods, such as "/grpc.health.v1.Health/Check".
+  absl::flat_hash_set<std::string> known_methods_;
 };
+
+// Routes the protobuf library's log messages to the JSON server log instead of plain
+// lines on stderr. A parse error is also kept for the interceptor of the call that hit it,
+// which names the bad field in its status. Call once at start-up.
+void InstallProtobufLogHandler();
 
 }  // namespace accessdelegation::server
 

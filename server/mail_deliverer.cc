@@ -97,11 +97,36 @@ void MailDeliverer::RecordFailure(const storage::QueuedEmail& queued, const absl
   }
 }
 
+bool MailDeliverer::CountClaimFailure(absl::Time now) {
+  absl::MutexLock lock(&mutex_);
+  ++claim_failures_;
+  if (claim_failures_ > 1 && now - last_claim_failure_log_ < kClaimFailureLogInterval) {
+    return false;
+  }
+  last_claim_failure_log_ = now;
+  return true;
+}
+
+int MailDeliverer::EndClaimFailures() {
+  absl::MutexLock lock(&mutex_);
+  const int failures = claim_failures_;
+  claim_failures_ = 0;
+  last_claim_failure_log_ = absl::InfinitePast();
+  return failures;
+}
+
 int MailDeliverer::DeliverBatch() {
   absl::StatusOr<std::vector<storage::QueuedEmail>> batch = store_->ClaimEmails(kBatchSize);
   if (!batch.ok()) {
-    spdlog::warn("outbox: claiming emails failed: {}", batch.status().ToString());
+    if (CountClaimFailure(absl::Now())) {
+      spdlog::warn("outbox: claiming emails failed; retrying every {}, logging at most every {}: {}",
+                   absl::FormatDuration(poll_interval_),
+                   absl::FormatDuration(kClaimFailureLogInterval), batch.status().ToString());
+    }
     return 0;
+  }
+  if (const int failures = EndClaimFailures(); failures > 0) {
+    spdlog::info("outbox: claiming emails works again after {} failed attempts", failures);
   }
   int delivered = 0;
   for (const storage::QueuedEmail& queued : *batch) {

@@ -28,6 +28,9 @@ struct RetryPolicy {
   absl::Duration DelayAfter(int failures) const;
 };
 
+// Minimum time between two log lines about failing to claim emails.
+inline constexpr absl::Duration kClaimFailureLogInterval = absl::Seconds(30);
+
 // MailDeliverer delivers the outbox in the background: it claims queued emails, hands
 // each to the transport, and marks it delivered, failed or dead.
 //
@@ -68,8 +71,17 @@ class MailDeliverer {
   const RetryPolicy retry_policy_;
   Metrics* const metrics_;
 
+  // Returns whether this claim failure should be logged: the first of a run of failures,
+  // then at most one per kClaimFailureLogInterval, so that a database outage does not
+  // write a line per poll. Counts the failure.
+  bool CountClaimFailure(absl::Time now) ABSL_LOCKS_EXCLUDED(mutex_);
+  // Ends a run of claim failures; returns how long it was (0 when there was none).
+  int EndClaimFailures() ABSL_LOCKS_EXCLUDED(mutex_);
+
   absl::Mutex mutex_;
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
+  int claim_failures_ ABSL_GUARDED_BY(mutex_) = 0;
+  absl::Time last_claim_failure_log_ ABSL_GUARDED_BY(mutex_) = absl::InfinitePast();
   std::thread thread_;
 };
 

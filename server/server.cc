@@ -324,6 +324,7 @@ class ServerImpl final : public Server {
     grpc::health::v1::HealthCheckRequest::descriptor();
     grpc::EnableDefaultHealthCheckService(true);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+    InstallProtobufLogHandler();
     grpc::ServerBuilder builder;
     builder.AddListeningPort(config_.listen_address, std::move(credentials), &port_);
     builder.SetMaxReceiveMessageSize(config_.max_receive_message_bytes);
@@ -337,7 +338,12 @@ class ServerImpl final : public Server {
     builder.RegisterService(&operations_);
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
         interceptors;
-    interceptors.push_back(std::make_unique<CallInterceptorFactory>(&metrics_));
+    std::vector<std::string> services = {"grpc.health.v1.Health",
+                                         "grpc.reflection.v1alpha.ServerReflection"};
+    for (const char* name : kHealthServices) {
+      if (*name != '\0') services.emplace_back(name);
+    }
+    interceptors.push_back(std::make_unique<CallInterceptorFactory>(&metrics_, services));
     builder.experimental().SetInterceptorCreators(std::move(interceptors));
     server_ = builder.BuildAndStart();
     if (server_ == nullptr || port_ == 0) {
@@ -365,6 +371,7 @@ class ServerImpl final : public Server {
                  "calls have {} to finish",
                  absl::FormatDuration(grace));
     if (health_thread_.joinable()) health_thread_.join();
+    access_history_.BeginShutdown();
     if (server_ != nullptr) {
       SetHealth(false);
       server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(grace));

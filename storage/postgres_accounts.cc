@@ -147,10 +147,12 @@ RETURNING id::text AS id, owner_account_id::text AS owner_account_id,
 )sql"};
 
 // The previous state is not returned by UPDATE ... RETURNING, so the audit rows record
-// only the new state.
+// only the new state. A grant ends as LEFT when its delegate is the deleted account and
+// as REVOKED when its owner is, so the lists show it under that state.
 constexpr Statement kRevokeGrantsOfAccount = {"revoke_grants_of_account", R"sql(
 UPDATE grants
-SET revoke_time = now(), update_time = now()
+SET revoke_time = now(), update_time = now(), version = version + 1,
+    end_reason = CASE WHEN delegate_account_id = $1::uuid THEN 'LEFT' ELSE 'REVOKED' END
 WHERE (owner_account_id = $1::uuid OR delegate_account_id = $1::uuid)
   AND revoke_time IS NULL
 RETURNING id::text AS id, owner_account_id::text AS owner_account_id,

@@ -74,6 +74,13 @@ TEST_F(AccountsLifecycleTest, DeleteOwnerLeavesNoAccess) {
   EXPECT_TRUE(!owner_check.ok() || !owner_check->allowed());
   EXPECT_TRUE(absl::IsUnauthenticated(owner.client->GetAccount().status()));
   EXPECT_TRUE(absl::IsUnauthenticated(SignIn(owner_person).status()));
+  v1::ListDelegatedAccessRequest revoked_request;
+  revoked_request.set_state(v1::GRANT_STATE_REVOKED);
+  ASSERT_OK_AND_ASSIGN(v1::ListDelegatedAccessResponse revoked,
+                       delegate.client->ListDelegatedAccess(revoked_request));
+  ASSERT_EQ(revoked.grants_size(), 1);
+  EXPECT_EQ(revoked.grants(0).state(), v1::GRANT_STATE_REVOKED);
+  EXPECT_TRUE(revoked.grants(0).has_end_time());
   v1::DeleteAccountRequest again;
   again.set_account_id(owner.account.account_id());
   EXPECT_TRUE(absl::IsNotFound(service().DeleteAccount(again).status()));
@@ -104,6 +111,12 @@ TEST_F(AccountsLifecycleTest, DeleteDelegateRevokesItsGrants) {
   EXPECT_EQ(response.revoked_grant_count(), 1);
   ASSERT_OK_AND_ASSIGN(std::vector<v1::Grant> grants, ListGrants(*owner.client));
   EXPECT_TRUE(grants.empty());
+  v1::ListGrantsRequest left_request;
+  left_request.set_state(v1::GRANT_STATE_LEFT);
+  ASSERT_OK_AND_ASSIGN(v1::ListGrantsResponse left, owner.client->ListGrants(left_request));
+  ASSERT_EQ(left.grants_size(), 1);
+  EXPECT_EQ(left.grants(0).state(), v1::GRANT_STATE_LEFT);
+  EXPECT_TRUE(left.grants(0).has_end_time());
   ASSERT_OK_AND_ASSIGN(v1::CheckAccessResponse check,
                        CheckAccess(delegate.account.account_id(), owner.account.account_id(),
                                    v1::PERMISSION_VIEW_APPOINTMENTS));

@@ -123,7 +123,8 @@ class Harness {
     builder.RegisterService(operations_.get());
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
         interceptors;
-    interceptors.push_back(std::make_unique<server::CallInterceptorFactory>(&metrics_));
+    interceptors.push_back(std::make_unique<server::CallInterceptorFactory>(
+        &metrics_, std::vector<std::string>(std::begin(kServices), std::end(kServices))));
     builder.experimental().SetInterceptorCreators(std::move(interceptors));
     server_ = builder.BuildAndStart();
     FUZZ_CHECK(server_ != nullptr);

@@ -30,6 +30,9 @@ std::optional<std::string> MetadataValue(
   return std::string(it->second.data(), it->second.size());
 }
 
+// A SignInRequest whose email (field 1) contains two bytes that are not UTF-8.
+constexpr char kInvalidUtf8SignIn[] = "\x0a\x02\xff\xfe";
+
 class LogsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -246,6 +249,24 @@ TEST_F(LogsTest, DebugLevelLogsSuccessfulChecks) {
   EXPECT_EQ(StringField(lines.front(), "code"), "OK");
   EXPECT_EQ(StringField(lines.front(), "level"), "debug");
   EXPECT_EQ(StringField(lines.front(), "service"), kServiceName);
+}
+
+TEST_F(LogsTest, InvalidUtf8NamesTheField) {
+  const absl::Status status =
+      CallRaw(channel_, "/accessdelegation.v1.Accounts/SignIn", kInvalidUtf8SignIn);
+
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("email is not valid UTF-8"));
+  const std::vector<google::protobuf::Struct> lines =
+      AccessLines("/accessdelegation.v1.Accounts/SignIn");
+  ASSERT_EQ(lines.size(), 1u) << server_->Stderr();
+  EXPECT_EQ(StringField(lines.front(), "code"), "INVALID_ARGUMENT");
+  // The protobuf library's own report of the bad field is a JSON line too.
+  const std::vector<std::string> reports = server_->StderrLinesContaining("invalid UTF-8");
+  EXPECT_FALSE(reports.empty()) << server_->Stderr();
+  for (const std::string& line : reports) {
+    EXPECT_TRUE(ParseJsonObject(line).ok()) << line;
+  }
 }
 
 }  // namespace

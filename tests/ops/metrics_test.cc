@@ -95,6 +95,26 @@ TEST_F(MetricsTest, CountsCallsByMethodAndCode) {
       << after;
 }
 
+TEST_F(MetricsTest, UnknownMethodsShareOneSeries) {
+  const std::string made_up = "/attacker.Made/UpName";
+  for (const std::string& method : {made_up, made_up + "2"}) {
+    EXPECT_EQ(CallRaw(channel_, method, "").code(), absl::StatusCode::kUnimplemented);
+  }
+  ASSERT_TRUE(CheckHealth(channel_, "").ok());
+
+  const std::string exposition = Scrape();
+
+  EXPECT_THAT(exposition, ::testing::Not(HasSubstr("attacker.Made")));
+  EXPECT_EQ(SampleValue(exposition, "accessdelegation_rpc_requests_total",
+                        {"method=\"unknown\"", "code=\"UNIMPLEMENTED\""}),
+            2)
+      << exposition;
+  EXPECT_EQ(SampleValue(exposition, "accessdelegation_rpc_requests_total",
+                        {"method=\"/grpc.health.v1.Health/Check\"", "code=\"OK\""}),
+            1)
+      << exposition;
+}
+
 TEST_F(MetricsTest, RecordsDurationHistogram) {
   ASSERT_TRUE(absl::IsUnauthenticated(
       SignIn(channel_, "nobody@example.test", "wrong password 0000").status()));

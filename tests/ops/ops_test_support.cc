@@ -18,6 +18,7 @@
 
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/create_channel.h>
+#include <grpcpp/generic/generic_stub.h>
 
 #include "absl/memory/memory.h"
 #include "absl/random/random.h"
@@ -27,6 +28,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 
 extern char** environ;
@@ -375,6 +377,25 @@ void PrepareContext(grpc::ClientContext& context, const std::string& bearer_toke
 
 absl::Status ToAbsl(const grpc::Status& status) {
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+}
+
+absl::Status CallRaw(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                     const std::string& body) {
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  PrepareContext(context, "");
+  grpc::Slice slice(body);
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::ByteBuffer response;
+  absl::Notification done;
+  grpc::Status status;
+  stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response,
+                 [&](grpc::Status result) {
+                   status = std::move(result);
+                   done.Notify();
+                 });
+  done.WaitForNotification();
+  return ToAbsl(status);
 }
 
 absl::StatusOr<std::string> CreateAccount(const std::shared_ptr<grpc::Channel>& channel,

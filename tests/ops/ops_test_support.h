@@ -199,6 +199,11 @@ absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> CheckHealth
 // Converts a gRPC status to an absl::Status with the same code and message.
 absl::Status ToAbsl(const grpc::Status& status);
 
+// Sends `body` as the serialized request of `method` ("/package.Service/Method"), whatever
+// its bytes, and returns the call's status.
+absl::Status CallRaw(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                     const std::string& body);
+
 // PostgresCluster is a private PostgreSQL cluster managed with tools/dev/pg.sh, on a
 // port from 54400 to 54420 and with fsync off. Removed on destruction.
 class PostgresCluster {

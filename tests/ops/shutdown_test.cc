@@ -23,6 +23,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "accessdelegation/v1/access_history.grpc.pb.h"
 #include "tests/ops/ops_test_support.h"
 #include "tests/support/test_database.h"
 
@@ -133,6 +134,32 @@ TEST_F(ShutdownTest, SigtermDrainsCallsAndExitsZero) {
   EXPECT_FALSE(server_->StderrLinesContaining("received SIGTERM").empty()) << server_->Stderr();
   EXPECT_FALSE(server_->StderrLinesContaining("stopped").empty()) << server_->Stderr();
   EXPECT_TRUE(server_->StderrLinesContaining("\"level\":\"error\"").empty()) << server_->Stderr();
+}
+
+TEST_F(ShutdownTest, SigtermEndsWatchStreamsAtOnce) {
+  auto stub = v1::AccessHistory::NewStub(server_->PlaintextChannel());
+  grpc::ClientContext context;
+  PrepareContext(context, kServiceToken, absl::Seconds(30));
+  v1::WatchAccessChangesRequest request;
+  std::unique_ptr<grpc::ClientReader<v1::WatchAccessChangesResponse>> reader =
+      stub->WatchAccessChanges(&context, request);
+  reader->WaitForInitialMetadata();
+
+  const absl::Time signalled = absl::Now();
+  server_->process().Signal(SIGTERM);
+  v1::WatchAccessChangesResponse change;
+  while (reader->Read(&change)) {
+  }
+  const grpc::Status status = reader->Finish();
+  const absl::Duration stream_time = absl::Now() - signalled;
+  const std::optional<int> exit_code = server_->process().Wait(kShutdownGrace + absl::Seconds(1));
+
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_THAT(status.error_message(), ::testing::HasSubstr("after_cursor"));
+  // The stream ends long before the grace period that it used to hold the shutdown for.
+  EXPECT_LT(stream_time, kShutdownGrace / 2);
+  ASSERT_TRUE(exit_code.has_value()) << server_->Stderr();
+  EXPECT_EQ(*exit_code, 0) << server_->Stderr();
 }
 
 // A database that accepts TCP connections and never replies, as a hung PostgreSQL host
