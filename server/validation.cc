@@ -16,6 +16,9 @@ namespace {
 using ::i18n::phonenumbers::PhoneNumber;
 using ::i18n::phonenumbers::PhoneNumberUtil;
 
+// The most digits an E.164 number has, country code included.
+constexpr size_t kMaxE164Digits = 15;
+
 // Decodes UTF-8 into code points; nullopt when the bytes are not valid UTF-8.
 std::optional<std::vector<uint32_t>> DecodeUtf8(absl::string_view text) {
   std::vector<uint32_t> code_points;
@@ -170,6 +173,13 @@ absl::StatusOr<std::string> ValidatePhoneNumber(absl::string_view field, absl::s
   }
   std::string e164;
   util.Format(number, PhoneNumberUtil::E164, &e164);
+  // libphonenumber accepts some longer numbers, such as a German one read with the UK's
+  // "00" prefix after the '+', that E.164 does not allow.
+  if (e164.size() > 1 + kMaxE164Digits) {
+    return Invalid(field, absl::StrCat("has more than the ", kMaxE164Digits,
+                                       " digits E.164 allows; check the number and send it in "
+                                       "E.164 form like +14155550123"));
+  }
   return e164;
 }
 

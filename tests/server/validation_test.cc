@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
+
 namespace accessdelegation::server {
 namespace {
 
@@ -89,6 +91,16 @@ TEST(ValidatePhoneNumberTest, NormalizesToE164) {
   EXPECT_EQ(*national, "+14155550123");
   ASSERT_TRUE(british.ok()) << british.status();
   EXPECT_EQ(*british, "+442079460958");
+}
+
+// libphonenumber reads "+00 49..." with the UK's region as a German number of 16 digits,
+// and calls it valid; E.164 allows 15.
+TEST(ValidatePhoneNumberTest, RejectsMoreDigitsThanE164) {
+  absl::StatusOr<std::string> number =
+      ValidatePhoneNumber("phone_number", "+004929867900492986", "GB");
+
+  EXPECT_EQ(number.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StartsWith(number.status().message(), "phone_number")) << number.status();
 }
 
 TEST(ValidatePhoneNumberTest, RejectsInvalidNumbers) {
