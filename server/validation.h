@@ -26,8 +26,11 @@ inline constexpr size_t kMaxPasswordBytes = 4 * kMaxPasswordCharacters;
 inline constexpr size_t kMinPasscodeLength = 6;
 inline constexpr size_t kMaxPasscodeLength = 32;
 
-// Returns the name with surrounding spaces removed. A name is valid UTF-8 of 1 to
-// kMaxNameCharacters characters with no control, format or line-separator characters.
+// Returns the name with surrounding Unicode white space (the Unicode White_Space property,
+// which includes U+00A0 and U+3000) removed. A name is valid UTF-8 of 1 to
+// kMaxNameCharacters characters after trimming, with no control, format or line-separator
+// characters. It needs at least one letter or decimal digit, so a name of only spaces,
+// punctuation or combining marks is rejected.
 absl::StatusOr<std::string> ValidateName(absl::string_view field, absl::string_view value);
 
 // Returns the email with surrounding spaces removed. An email is a plain ASCII address,
