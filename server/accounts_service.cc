@@ -266,6 +266,19 @@ absl::Status AccountsService::DoChangePassword(const grpc::ServerContext& contex
     return status;
   }
 
+  // Wrong current passwords count toward the sign-in throttle of the account's email, so
+  // that a stolen session token does not allow unlimited password guesses.
+  absl::StatusOr<storage::AccountRecord> account = store_->GetAccount(caller->account_id);
+  if (!account.ok()) return account.status();
+  const std::string email = NormalizeEmail(account->email);
+  absl::StatusOr<storage::SignInAttempt> attempt =
+      store_->BeginSignIn(email, absl::Now(), options_.sign_in_policy);
+  if (absl::IsResourceExhausted(attempt.status())) {
+    AnnotateCall(context, "outcome", "email throttled");
+    return attempt.status();
+  }
+  if (!attempt.ok()) return attempt.status();
+
   absl::StatusOr<storage::Credentials> credentials =
       store_->FindCredentialsById(caller->account_id);
   if (!credentials.ok()) return credentials.status();
@@ -276,8 +289,17 @@ absl::Status AccountsService::DoChangePassword(const grpc::ServerContext& contex
   }
   if (!*matches) {
     AnnotateCall(context, "outcome", "wrong current password");
-    return absl::PermissionDeniedError("current_password is incorrect");
+    if (attempt->locked) {
+      LogWarning("sign-in lockout started for an email after wrong current passwords",
+                 {{"request_id", RequestIdOf(context)},
+                  {"account_id", caller->account_id},
+                  {"failures", std::to_string(attempt->failure_count)}});
+    }
+    return absl::PermissionDeniedError(
+        "current_password is incorrect; send the password the account signs in with");
   }
+  if (absl::Status status = store_->ClearSignInFailures(email); !status.ok()) return status;
+
   absl::StatusOr<std::string> password_hash = password_hasher_->Hash(request.new_password());
   if (!password_hash.ok()) return password_hash.status();
 
