@@ -146,9 +146,11 @@ grpc::Status AccountsService::SignIn(grpc::ServerContext* context,
 absl::Status AccountsService::DoSignIn(const grpc::ServerContext& context,
                                        const v1::SignInRequest& request,
                                        v1::SignInResponse& response) {
-  if (request.email().empty()) return absl::InvalidArgumentError("email is required");
+  // The email is trimmed and lower-cased as CreateAccount and CreateInvitation store it.
+  const std::string email = NormalizeEmail(request.email());
+  if (email.empty()) return absl::InvalidArgumentError("email is required");
   if (request.password().empty()) return absl::InvalidArgumentError("password is required");
-  if (request.email().size() > kMaxEmailLength || request.password().size() > kMaxPasswordBytes) {
+  if (email.size() > kMaxEmailLength || request.password().size() > kMaxPasswordBytes) {
     return absl::UnauthenticatedError(kBadCredentialsMessage);
   }
 
@@ -158,7 +160,6 @@ absl::Status AccountsService::DoSignIn(const grpc::ServerContext& context,
     AnnotateCall(context, "outcome", "peer throttled");
     return status;
   }
-  const std::string email = NormalizeEmail(request.email());
   absl::StatusOr<storage::SignInAttempt> attempt =
       store_->BeginSignIn(email, now, options_.sign_in_policy);
   if (absl::IsResourceExhausted(attempt.status())) {

@@ -187,7 +187,9 @@ absl::StatusOr<std::string> ValidateEmail(absl::string_view field, absl::string_
   return std::string(trimmed);
 }
 
-std::string NormalizeEmail(absl::string_view email) { return absl::AsciiStrToLower(email); }
+std::string NormalizeEmail(absl::string_view email) {
+  return absl::AsciiStrToLower(absl::StripAsciiWhitespace(email));
+}
 
 absl::StatusOr<std::string> ValidatePhoneNumber(absl::string_view field, absl::string_view value,
                                                 const std::string& default_region) {

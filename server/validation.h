@@ -37,7 +37,8 @@ absl::StatusOr<std::string> ValidateName(absl::string_view field, absl::string_v
 // local@domain, of at most kMaxEmailLength characters, whose domain has a dot.
 absl::StatusOr<std::string> ValidateEmail(absl::string_view field, absl::string_view value);
 
-// Returns the form under which emails compare: ASCII lower case.
+// Returns the form under which emails compare: surrounding ASCII white space removed, as
+// ValidateEmail does, and ASCII lower case.
 std::string NormalizeEmail(absl::string_view email);
 
 // Returns the phone number in E.164 form. Numbers without a country code are read as

@@ -115,6 +115,10 @@ TEST(NormalizeEmailTest, LowersCase) {
   EXPECT_EQ(NormalizeEmail("P.Person@Example.ORG"), "p.person@example.org");
 }
 
+TEST(NormalizeEmailTest, TrimsSpacesAsValidateEmailDoes) {
+  EXPECT_EQ(NormalizeEmail("  Mixed.Case@Example.com \t"), "mixed.case@example.com");
+}
+
 TEST(ValidatePhoneNumberTest, NormalizesToE164) {
   absl::StatusOr<std::string> international =
       ValidatePhoneNumber("phone_number", "+1 (415) 555-0123", "US");
