@@ -17,9 +17,6 @@ namespace accessdelegation::server {
 namespace {
 
 constexpr char kBearerPrefix[] = "bearer ";
-// A session's last_used_time is written at most once per this period, so that calls do not
-// each write. The idle timeout is therefore exact only to within this period.
-constexpr absl::Duration kSessionTouchPrecision = absl::Minutes(1);
 
 absl::Status Unauthenticated() {
   return absl::UnauthenticatedError(

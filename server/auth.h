@@ -57,6 +57,11 @@ struct Caller {
   std::string token_hash;    // SHA-256 of the bearer token.
 };
 
+// A session's last_used_time is written at most once per this period, so that calls do not
+// each write. The idle timeout is therefore exact only to within this period. ValidateConfig
+// rejects an idle timeout of this period or less, because a session in use could then expire.
+inline constexpr absl::Duration kSessionTouchPrecision = absl::Minutes(1);
+
 // Authenticator turns a request's `authorization: Bearer <token>` metadata into a
 // Caller. Thread-safe.
 class Authenticator {
