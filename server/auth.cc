@@ -150,6 +150,15 @@ absl::StatusOr<std::string> Authenticator::AuthenticateSession(
   absl::StatusOr<storage::SessionRecord> session = store_->GetSession(token_hash);
   if (absl::IsNotFound(session.status())) return Unauthenticated();
   if (!session.ok()) return session.status();
+  // Saying that the session ended reveals nothing new, because only the token's holder can
+  // send it.
+  if (session->end_time.has_value()) {
+    AnnotateCall(context, "account_id", session->account_id);
+    AnnotateCall(context, "outcome", "session ended");
+    return absl::UnauthenticatedError(
+        "the session has ended (signed out, password changed or account deleted); sign in "
+        "again to get a new session token");
+  }
 
   const absl::Time now = absl::Now();
   const char* expiry = nullptr;

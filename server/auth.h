@@ -77,7 +77,8 @@ class Authenticator {
         session_idle_timeout_(session_idle_timeout) {}
 
   // Returns the signed-in account. UNAUTHENTICATED without a valid token, or with a
-  // message saying to sign in again for a session past its expire_time or idle timeout;
+  // message saying to sign in again for a session that has ended or is past its
+  // expire_time or idle timeout;
   // PERMISSION_DENIED for a service token.
   absl::StatusOr<Caller> RequireSession(const grpc::ServerContext& context) const;
 

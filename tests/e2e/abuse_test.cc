@@ -342,7 +342,30 @@ TEST_F(SessionExpiryTest, SignOutEndsSession) {
 
   ASSERT_OK(owner.client->SignOut());
 
-  EXPECT_EQ(owner.client->GetAccount().status().code(), absl::StatusCode::kUnauthenticated);
+  const absl::Status status = owner.client->GetAccount().status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_TRUE(absl::StrContains(status.message(), "session has ended")) << status;
+  EXPECT_TRUE(absl::StrContains(status.message(), "sign in again")) << status;
+}
+
+TEST_F(SessionExpiryTest, PasswordChangeTellsOtherSessionItEnded) {
+  ASSERT_OK_AND_ASSIGN(SignedIn first, CreateAccountAndSignIn(Owner()));
+  ASSERT_OK_AND_ASSIGN(SignedIn second, SignIn(Owner()));
+
+  ASSERT_OK(TryChangePassword(*first.client, Owner().password));
+
+  const absl::Status status = second.client->GetAccount().status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_TRUE(absl::StrContains(status.message(), "session has ended")) << status;
+  EXPECT_TRUE(absl::StrContains(status.message(), "sign in again")) << status;
+}
+
+TEST_F(SessionExpiryTest, UnknownTokenGetsGenericMessage) {
+  const absl::Status status = Connect(RandomToken())->GetAccount().status();
+
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_FALSE(absl::StrContains(status.message(), "ended")) << status;
+  EXPECT_TRUE(absl::StrContains(status.message(), "invalid credentials")) << status;
 }
 
 // InvitationLimitTest allows ten invitations per owner per day.
