@@ -327,7 +327,11 @@ absl::Status ValidateOptionalText(absl::string_view field, absl::string_view val
 
 absl::Status ValidateTokenField(absl::string_view field, absl::string_view value) {
   if (value.empty()) return Invalid(field, "is required; send the token from the link");
-  if (value.size() > 512) return Invalid(field, "is longer than 512 characters");
+  if (value.size() > 512) {
+    return Invalid(field,
+                   "is longer than 512 characters, so it is not a token from a link; send "
+                   "the token exactly as the link gives it");
+  }
   return absl::OkStatus();
 }
 
