@@ -146,9 +146,11 @@ grpc::Status AccountsService::SignIn(grpc::ServerContext* context,
 absl::Status AccountsService::DoSignIn(const grpc::ServerContext& context,
                                        const v1::SignInRequest& request,
                                        v1::SignInResponse& response) {
-  if (request.email().empty()) return absl::InvalidArgumentError("email is required");
+  // The email is trimmed and lower-cased as CreateAccount and CreateInvitation store it.
+  const std::string email = NormalizeEmail(request.email());
+  if (email.empty()) return absl::InvalidArgumentError("email is required");
   if (request.password().empty()) return absl::InvalidArgumentError("password is required");
-  if (request.email().size() > kMaxEmailLength || request.password().size() > kMaxPasswordBytes) {
+  if (email.size() > kMaxEmailLength || request.password().size() > kMaxPasswordBytes) {
     return absl::UnauthenticatedError(kBadCredentialsMessage);
   }
 
@@ -158,7 +160,6 @@ absl::Status AccountsService::DoSignIn(const grpc::ServerContext& context,
     AnnotateCall(context, "outcome", "peer throttled");
     return status;
   }
-  const std::string email = NormalizeEmail(request.email());
   absl::StatusOr<storage::SignInAttempt> attempt =
       store_->BeginSignIn(email, now, options_.sign_in_policy);
   if (absl::IsResourceExhausted(attempt.status())) {
@@ -266,6 +267,19 @@ absl::Status AccountsService::DoChangePassword(const grpc::ServerContext& contex
     return status;
   }
 
+  // Wrong current passwords count toward the sign-in throttle of the account's email, so
+  // that a stolen session token does not allow unlimited password guesses.
+  absl::StatusOr<storage::AccountRecord> account = store_->GetAccount(caller->account_id);
+  if (!account.ok()) return account.status();
+  const std::string email = NormalizeEmail(account->email);
+  absl::StatusOr<storage::SignInAttempt> attempt =
+      store_->BeginSignIn(email, absl::Now(), options_.sign_in_policy);
+  if (absl::IsResourceExhausted(attempt.status())) {
+    AnnotateCall(context, "outcome", "email throttled");
+    return attempt.status();
+  }
+  if (!attempt.ok()) return attempt.status();
+
   absl::StatusOr<storage::Credentials> credentials =
       store_->FindCredentialsById(caller->account_id);
   if (!credentials.ok()) return credentials.status();
@@ -276,8 +290,17 @@ absl::Status AccountsService::DoChangePassword(const grpc::ServerContext& contex
   }
   if (!*matches) {
     AnnotateCall(context, "outcome", "wrong current password");
-    return absl::PermissionDeniedError("current_password is incorrect");
+    if (attempt->locked) {
+      LogWarning("sign-in lockout started for an email after wrong current passwords",
+                 {{"request_id", RequestIdOf(context)},
+                  {"account_id", caller->account_id},
+                  {"failures", std::to_string(attempt->failure_count)}});
+    }
+    return absl::PermissionDeniedError(
+        "current_password is incorrect; send the password the account signs in with");
   }
+  if (absl::Status status = store_->ClearSignInFailures(email); !status.ok()) return status;
+
   absl::StatusOr<std::string> password_hash = password_hasher_->Hash(request.new_password());
   if (!password_hash.ok()) return password_hash.status();
 

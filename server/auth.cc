@@ -17,9 +17,6 @@ namespace accessdelegation::server {
 namespace {
 
 constexpr char kBearerPrefix[] = "bearer ";
-// A session's last_used_time is written at most once per this period, so that calls do not
-// each write. The idle timeout is therefore exact only to within this period.
-constexpr absl::Duration kSessionTouchPrecision = absl::Minutes(1);
 
 absl::Status Unauthenticated() {
   return absl::UnauthenticatedError(
@@ -153,6 +150,15 @@ absl::StatusOr<std::string> Authenticator::AuthenticateSession(
   absl::StatusOr<storage::SessionRecord> session = store_->GetSession(token_hash);
   if (absl::IsNotFound(session.status())) return Unauthenticated();
   if (!session.ok()) return session.status();
+  // Saying that the session ended reveals nothing new, because only the token's holder can
+  // send it.
+  if (session->end_time.has_value()) {
+    AnnotateCall(context, "account_id", session->account_id);
+    AnnotateCall(context, "outcome", "session ended");
+    return absl::UnauthenticatedError(
+        "the session has ended (signed out, password changed or account deleted); sign in "
+        "again to get a new session token");
+  }
 
   const absl::Time now = absl::Now();
   const char* expiry = nullptr;

@@ -57,6 +57,11 @@ struct Caller {
   std::string token_hash;    // SHA-256 of the bearer token.
 };
 
+// A session's last_used_time is written at most once per this period, so that calls do not
+// each write. The idle timeout is therefore exact only to within this period. ValidateConfig
+// rejects an idle timeout of this period or less, because a session in use could then expire.
+inline constexpr absl::Duration kSessionTouchPrecision = absl::Minutes(1);
+
 // Authenticator turns a request's `authorization: Bearer <token>` metadata into a
 // Caller. Thread-safe.
 class Authenticator {
@@ -72,7 +77,8 @@ class Authenticator {
         session_idle_timeout_(session_idle_timeout) {}
 
   // Returns the signed-in account. UNAUTHENTICATED without a valid token, or with a
-  // message saying to sign in again for a session past its expire_time or idle timeout;
+  // message saying to sign in again for a session that has ended or is past its
+  // expire_time or idle timeout;
   // PERMISSION_DENIED for a service token.
   absl::StatusOr<Caller> RequireSession(const grpc::ServerContext& context) const;
 

@@ -73,7 +73,8 @@ ABSL_FLAG(absl::Duration, invitation_ttl, absl::Hours(24 * 7),
 ABSL_FLAG(absl::Duration, session_ttl, absl::Hours(12),
           "How long a session lasts after sign-in however busy it is, such as 12h.");
 ABSL_FLAG(absl::Duration, session_idle_timeout, absl::Minutes(30),
-          "How long a session may go unused before it expires, such as 30m.");
+          "How long a session may go unused before it expires, such as 30m; must be longer "
+          "than 1m, the interval at which session use is recorded.");
 ABSL_FLAG(int, sign_in_delay_after_failures, 5,
           "Failed sign-ins for one email after which each attempt must wait "
           "--sign_in_base_delay, doubled per further failure; 0 disables the delays.");

@@ -149,8 +149,11 @@ absl::Status ValidateConfig(const Config& config) {
   if (config.session_ttl <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("session_ttl must be positive, such as 12h");
   }
-  if (config.session_idle_timeout <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("session_idle_timeout must be positive, such as 30m");
+  if (config.session_idle_timeout <= kSessionTouchPrecision) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "session_idle_timeout must be longer than ", absl::FormatDuration(kSessionTouchPrecision),
+        ", the interval at which session use is recorded, or a session in use can expire; got ",
+        absl::FormatDuration(config.session_idle_timeout), "; set it to such as 30m"));
   }
   if (config.request_id_retention <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("request_id_retention must be positive, such as 24h");

@@ -1,6 +1,7 @@
 #include "server/validation.h"
 
 #include <phonenumbers/phonenumberutil.h>
+#include <unicode/uchar.h>
 
 #include <cstdint>
 #include <optional>
@@ -78,6 +79,14 @@ bool IsForbiddenInName(uint32_t c) {
   return (c >= 0xFDD0 && c <= 0xFDEF) || (c & 0xFFFE) == 0xFFFE;
 }
 
+// Returns how many bytes UTF-8 takes for the valid code point `c`.
+size_t Utf8Length(uint32_t c) {
+  if (c < 0x80) return 1;
+  if (c < 0x800) return 2;
+  if (c < 0x10000) return 3;
+  return 4;
+}
+
 absl::Status Invalid(absl::string_view field, absl::string_view problem) {
   return absl::InvalidArgumentError(absl::StrCat(field, " ", problem));
 }
@@ -119,27 +128,54 @@ bool IsValidDomain(absl::string_view domain) {
 }  // namespace
 
 absl::StatusOr<std::string> ValidateName(absl::string_view field, absl::string_view value) {
-  const absl::string_view trimmed = absl::StripAsciiWhitespace(value);
-  if (trimmed.empty()) return Invalid(field, "is required; send the person's name");
-  const std::optional<std::vector<uint32_t>> code_points = DecodeUtf8(trimmed);
+  const std::optional<std::vector<uint32_t>> code_points = DecodeUtf8(value);
   if (!code_points) return Invalid(field, "is not valid UTF-8");
-  if (code_points->size() > kMaxNameCharacters) {
+
+  // Trims every Unicode White_Space character (the Zs spaces such as U+00A0 and U+3000,
+  // tabs, line breaks), counting the bytes each takes, so that the result stays a
+  // substring of `value`.
+  size_t begin = 0;
+  size_t end = code_points->size();
+  size_t begin_byte = 0;
+  size_t end_byte = value.size();
+  while (begin < end && u_isUWhiteSpace(static_cast<UChar32>((*code_points)[begin]))) {
+    begin_byte += Utf8Length((*code_points)[begin]);
+    ++begin;
+  }
+  while (end > begin && u_isUWhiteSpace(static_cast<UChar32>((*code_points)[end - 1]))) {
+    end_byte -= Utf8Length((*code_points)[end - 1]);
+    --end;
+  }
+  if (begin == end) return Invalid(field, "is required; send the person's name");
+
+  if (end - begin > kMaxNameCharacters) {
     return Invalid(field, absl::StrCat("is longer than ", kMaxNameCharacters,
                                        " characters; shorten it"));
   }
-  for (uint32_t c : *code_points) {
+  bool has_letter_or_digit = false;
+  for (size_t i = begin; i < end; ++i) {
+    const uint32_t c = (*code_points)[i];
     if (IsForbiddenInName(c)) {
       return Invalid(field, "contains a control or invisible character; send printable text");
     }
+    // u_isalnum is true for general categories L (letters) and Nd (decimal digits).
+    if (u_isalnum(static_cast<UChar32>(c))) has_letter_or_digit = true;
   }
-  return std::string(trimmed);
+  if (!has_letter_or_digit) {
+    return Invalid(field,
+                   "has no letter or digit; send the person's name, not only spaces, "
+                   "punctuation or accents");
+  }
+  return std::string(value.substr(begin_byte, end_byte - begin_byte));
 }
 
 absl::StatusOr<std::string> ValidateEmail(absl::string_view field, absl::string_view value) {
   const absl::string_view trimmed = absl::StripAsciiWhitespace(value);
   if (trimmed.empty()) return Invalid(field, "is required; send an address like name@example.org");
   if (trimmed.size() > kMaxEmailLength) {
-    return Invalid(field, absl::StrCat("is longer than ", kMaxEmailLength, " characters"));
+    return Invalid(field, absl::StrCat("is longer than ", kMaxEmailLength,
+                                       " characters, the limit for an email address; send "
+                                       "a shorter address"));
   }
   for (char c : trimmed) {
     if (static_cast<unsigned char>(c) >= 0x80) {
@@ -154,7 +190,9 @@ absl::StatusOr<std::string> ValidateEmail(absl::string_view field, absl::string_
   return std::string(trimmed);
 }
 
-std::string NormalizeEmail(absl::string_view email) { return absl::AsciiStrToLower(email); }
+std::string NormalizeEmail(absl::string_view email) {
+  return absl::AsciiStrToLower(absl::StripAsciiWhitespace(email));
+}
 
 absl::StatusOr<std::string> ValidatePhoneNumber(absl::string_view field, absl::string_view value,
                                                 const std::string& default_region) {
@@ -300,7 +338,11 @@ absl::Status ValidateOptionalText(absl::string_view field, absl::string_view val
 
 absl::Status ValidateTokenField(absl::string_view field, absl::string_view value) {
   if (value.empty()) return Invalid(field, "is required; send the token from the link");
-  if (value.size() > 512) return Invalid(field, "is longer than 512 characters");
+  if (value.size() > 512) {
+    return Invalid(field,
+                   "is longer than 512 characters, so it is not a token from a link; send "
+                   "the token exactly as the link gives it");
+  }
   return absl::OkStatus();
 }
 

@@ -26,15 +26,19 @@ inline constexpr size_t kMaxPasswordBytes = 4 * kMaxPasswordCharacters;
 inline constexpr size_t kMinPasscodeLength = 6;
 inline constexpr size_t kMaxPasscodeLength = 32;
 
-// Returns the name with surrounding spaces removed. A name is valid UTF-8 of 1 to
-// kMaxNameCharacters characters with no control, format or line-separator characters.
+// Returns the name with surrounding Unicode white space (the Unicode White_Space property,
+// which includes U+00A0 and U+3000) removed. A name is valid UTF-8 of 1 to
+// kMaxNameCharacters characters after trimming, with no control, format or line-separator
+// characters. It needs at least one letter or decimal digit, so a name of only spaces,
+// punctuation or combining marks is rejected.
 absl::StatusOr<std::string> ValidateName(absl::string_view field, absl::string_view value);
 
 // Returns the email with surrounding spaces removed. An email is a plain ASCII address,
 // local@domain, of at most kMaxEmailLength characters, whose domain has a dot.
 absl::StatusOr<std::string> ValidateEmail(absl::string_view field, absl::string_view value);
 
-// Returns the form under which emails compare: ASCII lower case.
+// Returns the form under which emails compare: surrounding ASCII white space removed, as
+// ValidateEmail does, and ASCII lower case.
 std::string NormalizeEmail(absl::string_view email);
 
 // Returns the phone number in E.164 form. Numbers without a country code are read as

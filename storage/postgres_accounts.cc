@@ -71,9 +71,10 @@ WHERE token_hash = $1 AND end_time IS NULL AND expire_time > $2::timestamptz
 
 constexpr Statement kSelectSession = {"select_session", R"sql(
 SELECT account_id::text AS account_id, unix_micros(create_time) AS create_time,
-       unix_micros(expire_time) AS expire_time, unix_micros(last_used_time) AS last_used_time
+       unix_micros(expire_time) AS expire_time, unix_micros(last_used_time) AS last_used_time,
+       unix_micros(end_time) AS end_time
 FROM sessions
-WHERE token_hash = $1 AND end_time IS NULL
+WHERE token_hash = $1
 )sql"};
 
 // $3 is the precision in microseconds: a last_used_time within it of $2 stays.
@@ -346,12 +347,13 @@ absl::StatusOr<std::string> PostgresStore::FindSession(const std::string& token_
 absl::StatusOr<SessionRecord> PostgresStore::GetSession(const std::string& token_hash) {
   return Transact("GetSession", [&](pqxx::work& txn) -> absl::StatusOr<SessionRecord> {
     const pqxx::result result = txn.exec_prepared(kSelectSession.name, BytesParameter(token_hash));
-    if (result.empty()) return absl::NotFoundError("no live session has this token");
+    if (result.empty()) return absl::NotFoundError("no session has this token");
     SessionRecord session;
     session.account_id = ReadText(result[0]["account_id"]);
     session.create_time = ReadTime(result[0]["create_time"]);
     session.expire_time = ReadTime(result[0]["expire_time"]);
     session.last_used_time = ReadTime(result[0]["last_used_time"]);
+    if (!result[0]["end_time"].is_null()) session.end_time = ReadTime(result[0]["end_time"]);
     return session;
   });
 }

@@ -72,6 +72,9 @@ struct SessionRecord {
   absl::Time create_time;
   absl::Time expire_time;     // The absolute end, set at sign-in.
   absl::Time last_used_time;  // Kept to within a minute by TouchSession.
+  // When SignOut, a password change or the account's deletion ended the session; nullopt
+  // while it has not ended.
+  std::optional<absl::Time> end_time;
 };
 
 // InvitationRecord is a row of the invitations table. `state` is the effective state: a
@@ -424,8 +427,9 @@ class Store {
   virtual absl::StatusOr<std::string> FindSession(const std::string& token_hash,
                                                   absl::Time now) = 0;
 
-  // Returns the session whose token hashes to `token_hash`, whatever its expire_time and
-  // last_used_time. NOT_FOUND if there is none or it has ended.
+  // Returns the session whose token hashes to `token_hash`, whatever its expire_time,
+  // last_used_time and end_time. NOT_FOUND if there is none, which includes sessions
+  // that PurgeStaleRecords deleted.
   virtual absl::StatusOr<SessionRecord> GetSession(const std::string& token_hash) = 0;
 
   // Sets the last_used_time of a live session to `now`, unless it is already later than

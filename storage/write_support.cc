@@ -205,7 +205,9 @@ absl::StatusOr<std::optional<std::string>> ClaimIdempotencyKey(pqxx::transaction
       txn.exec_prepared(kSelectIdempotencyKey.name, key.caller, key.method, key.request_id);
   if (stored.empty()) return absl::AbortedError("a concurrent request with this request_id failed; retry");
   if (ReadBytes(stored[0]["fingerprint"]) != key.fingerprint) {
-    return absl::InvalidArgumentError("request_id was used for a different request");
+    return absl::InvalidArgumentError(
+        "request_id was used for a different request; send a new request_id for a new "
+        "request, or resend the original request unchanged to retry it");
   }
   return std::optional<std::string>(ReadBytes(stored[0]["response"]));
 }

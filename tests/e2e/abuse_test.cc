@@ -56,6 +56,13 @@ absl::Status AcceptWithPasscode(sdk::Client& invitee, const std::string& token,
   return invitee.AcceptInvitation(request).status();
 }
 
+absl::Status TryChangePassword(sdk::Client& client, const std::string& current_password) {
+  v1::ChangePasswordRequest request;
+  request.set_current_password(current_password);
+  request.set_new_password("a brand new passphrase");
+  return client.ChangePassword(request).status();
+}
+
 // SignInLockoutTest locks an email at the third failure, with no delays before it.
 class SignInLockoutTest : public E2eTest {
  protected:
@@ -171,6 +178,48 @@ TEST_F(SignInLockoutTest, ParallelGuessesStopAtLimit) {
   EXPECT_EQ(throttled.load(), kGuesses - 3);
 }
 
+TEST_F(SignInLockoutTest, WrongCurrentPasswordsLockSignIn) {
+  ASSERT_OK_AND_ASSIGN(SignedIn owner, CreateAccountAndSignIn(Owner()));
+
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(TryChangePassword(*owner.client, "wrong-password-123").code(),
+              absl::StatusCode::kPermissionDenied);
+  }
+  const absl::Status change = TryChangePassword(*owner.client, Owner().password);
+  const absl::Status sign_in = TrySignIn(*Connect(), Owner().email, Owner().password);
+
+  ExpectThrottled(change);
+  EXPECT_GT(RetryDelay(change), absl::Minutes(14));
+  ExpectThrottled(sign_in);
+}
+
+TEST_F(SignInLockoutTest, WrongCurrentPasswordsAddToSignInFailures) {
+  ASSERT_OK_AND_ASSIGN(SignedIn owner, CreateAccountAndSignIn(Owner()));
+  std::unique_ptr<sdk::Client> client = Connect();
+
+  EXPECT_EQ(TrySignIn(*client, Owner().email, "wrong-password-123").code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(TryChangePassword(*owner.client, "wrong-password-123").code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(TrySignIn(*client, Owner().email, "wrong-password-123").code(),
+            absl::StatusCode::kUnauthenticated);
+
+  ExpectThrottled(TryChangePassword(*owner.client, Owner().password));
+}
+
+TEST_F(SignInLockoutTest, CorrectCurrentPasswordClearsFailures) {
+  ASSERT_OK_AND_ASSIGN(SignedIn owner, CreateAccountAndSignIn(Owner()));
+  EXPECT_EQ(TryChangePassword(*owner.client, "wrong-password-123").code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(TryChangePassword(*owner.client, "wrong-password-456").code(),
+            absl::StatusCode::kPermissionDenied);
+
+  ASSERT_OK(TryChangePassword(*owner.client, Owner().password));
+
+  ASSERT_OK_AND_ASSIGN(auto rows, RunSql("SELECT count(*) FROM sign_in_throttles"));
+  EXPECT_EQ(rows[0][0], "0");
+}
+
 // SignInDelayTest delays attempts from the second failure on, by 1s doubling.
 class SignInDelayTest : public E2eTest {
  protected:
@@ -196,6 +245,31 @@ TEST_F(SignInDelayTest, DelayGrowsWithFailures) {
 
   ExpectThrottled(second);
   EXPECT_GT(RetryDelay(second), RetryDelay(first));
+}
+
+// ChangePasswordDelayTest delays attempts from the second failure on, by 1m doubling: long
+// enough that a slow password check cannot outlast the delay.
+class ChangePasswordDelayTest : public E2eTest {
+ protected:
+  void ConfigureServer(server::Config& config) override {
+    config.sign_in_delay_after_failures = 2;
+    config.sign_in_base_delay = absl::Minutes(1);
+    config.sign_in_lockout_after_failures = 10;
+  }
+};
+
+TEST_F(ChangePasswordDelayTest, WrongCurrentPasswordsEarnDelay) {
+  ASSERT_OK_AND_ASSIGN(SignedIn owner, CreateAccountAndSignIn(Owner()));
+
+  EXPECT_EQ(TryChangePassword(*owner.client, "wrong-password-1").code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(TryChangePassword(*owner.client, "wrong-password-2").code(),
+            absl::StatusCode::kPermissionDenied);
+  const absl::Status status = TryChangePassword(*owner.client, Owner().password);
+
+  ExpectThrottled(status);
+  EXPECT_GT(RetryDelay(status), absl::Seconds(30));
+  EXPECT_LE(RetryDelay(status), absl::Minutes(1));
 }
 
 // PeerSignInLimitTest limits one address to three failed sign-ins, whatever the emails.
@@ -280,7 +354,30 @@ TEST_F(SessionExpiryTest, SignOutEndsSession) {
 
   ASSERT_OK(owner.client->SignOut());
 
-  EXPECT_EQ(owner.client->GetAccount().status().code(), absl::StatusCode::kUnauthenticated);
+  const absl::Status status = owner.client->GetAccount().status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_TRUE(absl::StrContains(status.message(), "session has ended")) << status;
+  EXPECT_TRUE(absl::StrContains(status.message(), "sign in again")) << status;
+}
+
+TEST_F(SessionExpiryTest, PasswordChangeTellsOtherSessionItEnded) {
+  ASSERT_OK_AND_ASSIGN(SignedIn first, CreateAccountAndSignIn(Owner()));
+  ASSERT_OK_AND_ASSIGN(SignedIn second, SignIn(Owner()));
+
+  ASSERT_OK(TryChangePassword(*first.client, Owner().password));
+
+  const absl::Status status = second.client->GetAccount().status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_TRUE(absl::StrContains(status.message(), "session has ended")) << status;
+  EXPECT_TRUE(absl::StrContains(status.message(), "sign in again")) << status;
+}
+
+TEST_F(SessionExpiryTest, UnknownTokenGetsGenericMessage) {
+  const absl::Status status = Connect(RandomToken())->GetAccount().status();
+
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_FALSE(absl::StrContains(status.message(), "ended")) << status;
+  EXPECT_TRUE(absl::StrContains(status.message(), "invalid credentials")) << status;
 }
 
 // InvitationLimitTest allows ten invitations per owner per day.

@@ -686,5 +686,24 @@ TEST_F(SignInTest, UnknownEmailAndWrongPasswordReadAlike) {
   EXPECT_EQ(wrong_password.message(), unknown_email.message());
 }
 
+TEST_F(SignInTest, IgnoresSpacesAndCaseAroundEmail) {
+  ASSERT_OK(CreateAccount(Owner()));
+  std::unique_ptr<sdk::Client> anonymous = Connect();
+
+  const absl::Status status =
+      SignInStatus(*anonymous, "  ANN.Owner@Example.org \t", Owner().password);
+
+  EXPECT_OK(status);
+}
+
+TEST_F(SignInTest, BlankEmailIsInvalid) {
+  std::unique_ptr<sdk::Client> anonymous = Connect();
+
+  const absl::Status status = SignInStatus(*anonymous, "   ", Owner().password);
+
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_TRUE(absl::StrContains(status.message(), "email")) << status;
+}
+
 }  // namespace
 }  // namespace accessdelegation::e2e

@@ -106,6 +106,60 @@ TEST_F(InvalidArgumentTest, CreateAccountNamesBadField) {
   });
 }
 
+TEST_F(InvalidArgumentTest, CreateAccountRejectsBlankUnicodeNames) {
+  struct Case {
+    std::string name;
+    std::string first_name;
+    std::string expected_words;
+  };
+  const std::vector<Case> cases = {
+      {"no-break spaces", "\xC2\xA0\xC2\xA0", "is required"},
+      {"ideographic space", "\xE3\x80\x80", "is required"},
+      {"combining marks only", "\xCC\x81\xCC\x81", "has no letter or digit"},
+      {"punctuation only", "-.-", "has no letter or digit"},
+  };
+  for (const Case& test_case : cases) {
+    v1::CreateAccountRequest request;
+    request.set_email("new.patient@example.org");
+    request.set_password("new-patient-password");
+    request.set_first_name(test_case.first_name);
+    request.set_last_name("Patient");
+    request.set_phone_number("+14155550109");
+
+    const absl::Status status = service().CreateAccount(request).status();
+
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << test_case.name << ": " << status;
+    EXPECT_THAT(status.message(), HasSubstr("first_name " + test_case.expected_words))
+        << test_case.name;
+    EXPECT_THAT(status.message(), HasSubstr("send the person's name")) << test_case.name;
+  }
+}
+
+TEST_F(InvalidArgumentTest, LengthMessagesSayWhatToSend) {
+  v1::CreateAccountRequest account;
+  account.set_email(EmailOfLength(255));
+  account.set_password("new-patient-password");
+  account.set_first_name("New");
+  account.set_last_name("Patient");
+  account.set_phone_number("+14155550109");
+  v1::SignUpRequest sign_up;
+  sign_up.set_invitation_token(std::string(513, 't'));
+  sign_up.set_password("new-patient-password");
+  sign_up.set_first_name("New");
+  sign_up.set_last_name("Patient");
+  sign_up.set_phone_number("+14155550109");
+
+  const absl::Status long_email = service().CreateAccount(account).status();
+  const absl::Status long_token = Connect()->SignUp(sign_up).status();
+
+  EXPECT_EQ(long_email.code(), absl::StatusCode::kInvalidArgument) << long_email;
+  EXPECT_THAT(long_email.message(), HasSubstr("email is longer than 254 characters"));
+  EXPECT_THAT(long_email.message(), HasSubstr("send a shorter address"));
+  EXPECT_EQ(long_token.code(), absl::StatusCode::kInvalidArgument) << long_token;
+  EXPECT_THAT(long_token.message(), HasSubstr("invitation_token is longer than 512"));
+  EXPECT_THAT(long_token.message(), HasSubstr("send the token exactly as the link gives it"));
+}
+
 TEST_F(InvalidArgumentTest, SignUpNamesBadField) {
   using Request = v1::SignUpRequest;
   ASSERT_OK_AND_ASSIGN(SignedIn owner, CreateAccountAndSignIn(Owner()));

@@ -189,6 +189,7 @@ TEST_F(LifecycleInvitationTest, RetriedRequestIdSendsOneEmail) {
   EXPECT_EQ(second.invitation().etag(), first.invitation().etag());
   EXPECT_EQ(reused.code(), absl::StatusCode::kInvalidArgument) << reused;
   EXPECT_TRUE(absl::StrContains(reused.message(), "request_id")) << reused;
+  EXPECT_TRUE(absl::StrContains(reused.message(), "send a new request_id")) << reused;
   ASSERT_OK(WaitForEmailsTo(Delegate().email, 1));
   absl::SleepFor(absl::Milliseconds(500));
   ASSERT_OK_AND_ASSIGN(std::vector<walkthrough::Email> emails,

@@ -97,6 +97,28 @@ TEST_F(ConfigTest, InvalidSettingsExitNamingTheSetting) {
   }
 }
 
+TEST_F(ConfigTest, SessionIdleTimeoutMustExceedTouchInterval) {
+  for (const char* value : {"0s", "30s", "1m", "60s"}) {
+    std::vector<std::string> flags = BaseFlags();
+    flags.push_back(absl::StrCat("--session_idle_timeout=", value));
+
+    const RunResult result = Run(flags);
+
+    EXPECT_NE(result.exit_code, 0) << value;
+    EXPECT_THAT(result.stderr_text, HasSubstr("session_idle_timeout must be longer than 1m"))
+        << value;
+  }
+}
+
+TEST_F(ConfigTest, SessionIdleTimeoutAboveTouchIntervalPasses) {
+  std::vector<std::string> flags = BaseFlags();
+  flags.push_back("--session_idle_timeout=61s");
+
+  const RunResult result = Run(flags);
+
+  EXPECT_THAT(result.stderr_text, Not(HasSubstr("session_idle_timeout"))) << result.stderr_text;
+}
+
 TEST_F(ConfigTest, UnknownFlagExits) {
   const RunResult result = Run({"--no_such_setting=1"});
 

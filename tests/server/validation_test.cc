@@ -43,6 +43,44 @@ TEST(ValidateNameTest, RejectsBadNamesNamingTheField) {
   }
 }
 
+TEST(ValidateNameTest, RejectsUnicodeBlankNames) {
+  const BadInput cases[] = {
+      {"\xC2\xA0\xC2\xA0", "is required"},              // U+00A0 no-break space.
+      {"\xE3\x80\x80", "is required"},                  // U+3000 ideographic space.
+      {"\xE2\x80\x83\xE2\x80\xAF", "is required"},      // U+2003 em space, U+202F.
+      {"\xE1\x9A\x80", "is required"},                  // U+1680 Ogham space mark.
+      {" \t\xC2\xA0\xE3\x80\x80 ", "is required"},      // ASCII and Unicode spaces.
+      {"\xCC\x81\xCC\x81", "no letter or digit"},         // Two U+0301 combining acutes.
+      {"\xC2\xA0\xCC\x81\xC2\xA0", "no letter or digit"},  // A mark between spaces.
+      {"-", "no letter or digit"},
+      {". '", "no letter or digit"},
+      {"\xE3\x80\x82\xE3\x80\x80\xE3\x80\x82", "no letter or digit"},  // U+3002 stops.
+  };
+  for (const BadInput& input : cases) {
+    absl::StatusOr<std::string> name = ValidateName("last_name", input.value);
+
+    ASSERT_EQ(name.status().code(), absl::StatusCode::kInvalidArgument) << input.value;
+    EXPECT_EQ(name.status().message().rfind("last_name ", 0), 0u) << name.status();
+    EXPECT_NE(name.status().message().find(input.expected_words), absl::string_view::npos)
+        << name.status();
+    EXPECT_NE(name.status().message().find("send"), absl::string_view::npos) << name.status();
+  }
+}
+
+TEST(ValidateNameTest, TrimsUnicodeSpaces) {
+  absl::StatusOr<std::string> name =
+      ValidateName("first_name", "\xE3\x80\x80\xC2\xA0Mary\xC2\xA0" "Ann\xE2\x80\x83\t");
+
+  ASSERT_TRUE(name.ok()) << name.status();
+  EXPECT_EQ(*name, "Mary\xC2\xA0" "Ann");
+}
+
+TEST(ValidateNameTest, AcceptsLetterWithCombiningMarksOrDigits) {
+  for (const char* value : {"E\xCC\x81mile", "\xE0\xA4\xA8\xE0\xA4\xBF", "Louis 14", "7"}) {
+    EXPECT_TRUE(ValidateName("first_name", value).ok()) << value;
+  }
+}
+
 TEST(ValidateNameTest, AcceptsOneHundredMultibyteCharacters) {
   std::string name;
   for (int i = 0; i < 100; ++i) name += "é";
@@ -77,6 +115,10 @@ TEST(ValidateEmailTest, NonAsciiMessageSaysAscii) {
 
 TEST(NormalizeEmailTest, LowersCase) {
   EXPECT_EQ(NormalizeEmail("P.Person@Example.ORG"), "p.person@example.org");
+}
+
+TEST(NormalizeEmailTest, TrimsSpacesAsValidateEmailDoes) {
+  EXPECT_EQ(NormalizeEmail("  Mixed.Case@Example.com \t"), "mixed.case@example.com");
 }
 
 TEST(ValidatePhoneNumberTest, NormalizesToE164) {

@@ -107,6 +107,22 @@ TEST_F(StoreTest, EndedSessionNotFound) {
   EXPECT_EQ(found.status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(StoreTest, GetSessionReportsEndTime) {
+  absl::StatusOr<AccountRecord> account = CreateAccount("alice@example.com");
+  ASSERT_TRUE(account.ok()) << account.status();
+  ASSERT_TRUE(store_->CreateSession(TokenHash(1), account->id, kSessionExpireTime).ok());
+  absl::StatusOr<SessionRecord> live = store_->GetSession(TokenHash(1));
+
+  ASSERT_TRUE(store_->EndSession(TokenHash(1)).ok());
+  absl::StatusOr<SessionRecord> ended = store_->GetSession(TokenHash(1));
+
+  ASSERT_TRUE(live.ok()) << live.status();
+  EXPECT_FALSE(live->end_time.has_value());
+  ASSERT_TRUE(ended.ok()) << ended.status();
+  EXPECT_TRUE(ended->end_time.has_value());
+  EXPECT_EQ(ended->account_id, account->id);
+}
+
 TEST_F(StoreTest, CreateSessionUnknownAccountNotFound) {
   const absl::Status status = store_->CreateSession(
       TokenHash(1), "00000000-0000-0000-0000-000000000000", kSessionExpireTime);

@@ -17,7 +17,7 @@ packages=(
   # Libraries and code generators the build links or runs.
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libpqxx-dev libpq-dev libsodium-dev libphonenumber-dev libspdlog-dev libfmt-dev
-  libcurl4-openssl-dev prometheus-cpp-dev
+  libicu-dev libcurl4-openssl-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev
   # PostgreSQL 15 server binaries for the private clusters in tools/dev/pg.sh.
   postgresql postgresql-contrib
