@@ -141,7 +141,9 @@ class TlsTest : public ::testing::Test {
     request.set_permission(v1::PERMISSION_VIEW_BILLING);
     v1::CheckAccessResponse response;
     const grpc::Status status = stub->CheckAccess(&context, request, &response);
-    if (status.ok()) EXPECT_FALSE(response.allowed());
+    if (status.ok()) {
+      EXPECT_FALSE(response.allowed());
+    }
     return status;
   }
 
