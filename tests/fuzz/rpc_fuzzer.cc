@@ -106,8 +106,8 @@ class Harness {
     access_options.portal_base_url = "https://portal.invalid";
     access_options.invitations_per_owner_per_day = 50;  // The server's default.
     access_delegation_ = std::make_unique<server::AccessDelegationService>(
-        store_.get(), grant_view_.get(), authenticator_.get(), secret_box_.get(), access_options,
-        token_peers_.get());
+        store_.get(), grant_view_.get(), password_hasher_.get(), authenticator_.get(),
+        secret_box_.get(), access_options, token_peers_.get());
     server::AccessHistoryService::Options history_options;
     history_options.page_token_key = std::string(32, 'k');
     access_history_ = std::make_unique<server::AccessHistoryService>(
