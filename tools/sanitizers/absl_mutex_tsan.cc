@@ -60,13 +60,19 @@ Function Next(const char* suffix) {
 // `mutex`. It must outlive the call that it is passed to, as the original must.
 class AnnotatedCondition {
  public:
+  // Another thread may evaluate the condition, reading these fields, with no edge to the
+  // thread that set them that ThreadSanitizer can see; the release here and the acquire
+  // in Evaluate provide one.
   AnnotatedCondition(const absl::Condition& original, absl::Mutex* mutex)
-      : original_(original), mutex_(mutex), condition_(&Evaluate, this) {}
+      : original_(original), mutex_(mutex), condition_(&Evaluate, this) {
+    __tsan_release(this);
+  }
 
   const absl::Condition& get() const { return condition_; }
 
  private:
   static bool Evaluate(void* self) {
+    __tsan_acquire(self);
     auto* annotated = static_cast<AnnotatedCondition*>(self);
     __tsan_acquire(annotated->mutex_);
     const bool result = annotated->original_.Eval();
