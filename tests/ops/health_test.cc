@@ -95,10 +95,13 @@ class HealthTest : public ::testing::Test {
 };
 
 TEST_F(HealthTest, NotServingWhileDatabaseIsDown) {
-  ASSERT_EQ(CheckHealth(channel_, "").value_or(HealthCheckResponse::UNKNOWN),
-            HealthCheckResponse::SERVING);
-  ASSERT_EQ(CheckHealth(channel_, kAccessDelegationService).value_or(HealthCheckResponse::UNKNOWN),
-            HealthCheckResponse::SERVING);
+  // The services report SERVING once the server's first database check has passed.
+  ASSERT_TRUE(WaitForHealth("", HealthCheckResponse::SERVING, absl::Seconds(5)).has_value())
+      << server_->Stderr();
+  ASSERT_TRUE(WaitForHealth(kAccessDelegationService, HealthCheckResponse::SERVING,
+                            absl::Seconds(5))
+                  .has_value())
+      << server_->Stderr();
 
   ASSERT_TRUE(cluster_->Stop().ok());
 
