@@ -20,7 +20,7 @@
 namespace accessdelegation::server {
 namespace {
 
-// The answer that ends a watch stream when the server shuts down.
+// The status message that ends a watch stream when the server shuts down.
 constexpr absl::string_view kShuttingDownMessage =
     "the server is shutting down; call WatchAccessChanges again, on this or another server, "
     "with after_cursor set to the last cursor you processed";
@@ -297,8 +297,8 @@ grpc::Status AccessHistoryService::WatchAccessChanges(
     grpc::ServerContext* context, const v1::WatchAccessChangesRequest* request,
     grpc::ServerWriter<v1::WatchAccessChangesResponse>* writer) {
   const absl::Status status = DoWatchAccessChanges(*context, *request, *writer);
-  // The end of a stream at shutdown is expected and its message tells the client what to
-  // do, so it skips CompleteRpc, which hides the message of every UNAVAILABLE answer.
+  // The end of a stream at shutdown is expected and its message names the next step for the
+  // client. It skips CompleteRpc, which replaces the message of every UNAVAILABLE status.
   if (absl::IsUnavailable(status) && status.message() == kShuttingDownMessage) {
     return grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(kShuttingDownMessage));
   }

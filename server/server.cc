@@ -67,8 +67,8 @@ AccountsService::Options AccountsOptions(const Config& config) {
   return options;
 }
 
-// What the background purge deletes. A throttle row matters for as long as BeginSignIn
-// counts its failures, which is sign_in_lockout.
+// Returns the retention settings of the background purge. A throttle row matters for as
+// long as BeginSignIn counts its failures, which is sign_in_lockout.
 storage::PurgeOptions RetentionOptions(const Config& config) {
   storage::PurgeOptions options;
   options.request_id_retention = config.request_id_retention;

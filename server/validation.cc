@@ -17,7 +17,7 @@ namespace {
 using ::i18n::phonenumbers::PhoneNumber;
 using ::i18n::phonenumbers::PhoneNumberUtil;
 
-// The most digits an E.164 number has, country code included.
+// Maximum digits of an E.164 number, country code included.
 constexpr size_t kMaxE164Digits = 15;
 
 // Decodes UTF-8 into code points; nullopt when the bytes are not valid UTF-8.

@@ -60,9 +60,8 @@ Function Next(const char* suffix) {
 // `mutex`. It must outlive the call that it is passed to, as the original must.
 class AnnotatedCondition {
  public:
-  // Another thread may evaluate the condition, reading these fields, with no edge to the
-  // thread that set them that ThreadSanitizer can see; the release here and the acquire
-  // in Evaluate provide one.
+  // Another thread may evaluate the condition and read these fields. The release here and
+  // the acquire in Evaluate order that read after this constructor for ThreadSanitizer.
   AnnotatedCondition(const absl::Condition& original, absl::Mutex* mutex)
       : original_(original), mutex_(mutex), condition_(&Evaluate, this) {
     __tsan_release(this);
