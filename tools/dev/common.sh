@@ -43,3 +43,46 @@ ensure_buf() {
   "${buf}" --version >/dev/null 2>&1 || die "${buf} does not run; delete ${prefix} and retry"
   echo "${buf}"
 }
+
+# Runs ctest on the build tree BUILD with the given arguments. A test that fails is run
+# once more on its own, so that a test that depends on timing and lost to a busy machine
+# does not hide the rest of the run. A test that passes the second time is listed as flaky
+# and does not fail the run; one that fails twice does. Either kind is appended, one line
+# per test, to the file named by ACCESSDELEGATION_TEST_OUTCOMES when that is set, for the
+# summary at the end of tools/dev/test.sh. A sanitizer report is not a test failure and is
+# judged by tools/dev/sanitize.sh whether or not the test passed.
+#
+# Usage: run_ctest BUILD CTEST_ARG...
+run_ctest() {
+  local build="$1"
+  shift
+  local failed_log="${build}/Testing/Temporary/LastTestsFailed.log"
+  local outcomes="${ACCESSDELEGATION_TEST_OUTCOMES:-/dev/null}"
+  rm -f "${failed_log}"
+  local status=0
+  ctest --test-dir "${build}" "$@" || status=$?
+  ((status != 0)) || return 0
+  # No list means ctest itself failed, for example because it found no tests.
+  [[ -s "${failed_log}" ]] || return "${status}"
+
+  local first_failures
+  first_failures="$(cut -d: -f2- "${failed_log}")"
+  log "failed on the first try: $(echo "${first_failures}" | paste -sd' ')"
+  log "running each failed test once more, alone"
+  rm -f "${failed_log}.first"
+  cp "${failed_log}" "${failed_log}.first"
+  status=0
+  ctest --test-dir "${build}" "$@" --rerun-failed -j1 || status=$?
+
+  local test_name
+  while IFS= read -r test_name; do
+    if ((status != 0)) && grep -qxF -- "${test_name}" <(cut -d: -f2- "${failed_log}"); then
+      log "FAILED twice: ${test_name}"
+      echo "$(basename "${build}"): FAILED twice: ${test_name}" >>"${outcomes}"
+    else
+      log "flaky (failed, then passed alone): ${test_name}"
+      echo "$(basename "${build}"): flaky, failed once then passed alone: ${test_name}" >>"${outcomes}"
+    fi
+  done <<<"${first_failures}"
+  return "${status}"
+}

@@ -67,7 +67,7 @@ cmake --build "${build_dir}" --parallel "$(nproc)" "${targets[@]}"
 export ACCESSDELEGATION_SERVER_BIN="${build_dir}/server/accessdelegation-server"
 export ACCESSDELEGATION_WALKTHROUGH_BIN="${build_dir}/tools/walkthrough/ad-walkthrough"
 status=0
-ctest --test-dir "${build_dir}" --output-on-failure -j2 --no-tests=error \
+run_ctest "${build_dir}" --output-on-failure -j2 --no-tests=error \
   --timeout "${ACCESSDELEGATION_TEST_TIMEOUT:-600}" "${ctest_filter[@]}" "$@" || status=$?
 
 shopt -s nullglob

@@ -6,7 +6,9 @@
 # test again under AddressSanitizer and UndefinedBehaviorSanitizer (build-asan/), "tsan" the
 # tests labelled "concurrency" under ThreadSanitizer (build-tsan/), and "fuzz" a bounded run
 # of each libFuzzer target (build-fuzz/); see tools/dev/sanitize.sh and tools/dev/fuzz.sh.
-# Every stage runs even when an earlier one fails, and the run ends with the time each took.
+# Every stage runs even when an earlier one fails, and the run ends with the time each took
+# and the tests that failed. A test that fails is rerun once alone: passing then, it is
+# listed as flaky and does not fail the run (see run_ctest in tools/dev/common.sh).
 # The cluster is stopped on exit; its log stays in var/test-pg/postgres.log until the next
 # run wipes it.
 # Exits with 1 when any stage fails or buf reports problems, else 0.
@@ -79,9 +81,17 @@ print_stage_summary() {
     log "  ${stage_names[i]}: ${stage_seconds[i]}s, ${stage_results[i]}"
   done
   log "  total: ${SECONDS}s"
+  if [[ -s "${ACCESSDELEGATION_TEST_OUTCOMES}" ]]; then
+    log "tests that failed at least once:"
+    while IFS= read -r line; do log "  ${line}"; done <"${ACCESSDELEGATION_TEST_OUTCOMES}"
+  fi
 }
 
 cd "${REPO_ROOT}"
+# Each ctest run in any stage appends its flaky and failed tests here; see run_ctest.
+export ACCESSDELEGATION_TEST_OUTCOMES="${REPO_ROOT}/var/test-outcomes.txt"
+mkdir -p "${REPO_ROOT}/var"
+rm -f "${ACCESSDELEGATION_TEST_OUTCOMES}"
 tools/dev/install-deps.sh
 run_stage build tools/dev/build.sh
 buf="$(ensure_buf)"
@@ -106,7 +116,7 @@ log "ACCESSDELEGATION_BUF_BIN=${ACCESSDELEGATION_BUF_BIN}"
 # --no-tests=error fails the run when ctest finds no test, which means a broken build
 # setup rather than a pass.
 status=0
-run_stage tests ctest --test-dir "${BUILD_DIR}" --output-on-failure -j2 --no-tests=error \
+run_stage tests run_ctest "${BUILD_DIR}" --output-on-failure -j2 --no-tests=error \
   --timeout "${ACCESSDELEGATION_TEST_TIMEOUT:-600}" "$@" || status=$?
 if ((status != 0)); then
   log "ctest failed with status ${status}; the database log is ${PG_DIR}/postgres.log"
