@@ -440,7 +440,10 @@ void GrantView::OnListenerReset(const absl::Status& status) {
 }
 
 void GrantView::OnPosition(uint64_t position, bool covers_handled) {
-  if (covers_handled) {
+  // Only a reported change raises what the standby must have replayed. Raising it on every
+  // periodic fence would tie standby reads to the WAL of every database in the cluster, so
+  // a standby that lags on unrelated writes would never be read.
+  if (covers_handled && unfenced_change_.load()) {
     uint64_t required = required_position_.load();
     while (required < position && !required_position_.compare_exchange_weak(required, position)) {
     }
