@@ -154,10 +154,16 @@ const char* SignalName(int signal_number) {
   return signal_number == SIGTERM ? "SIGTERM" : "SIGINT";
 }
 
-// StopSignalWaiter takes SIGINT and SIGTERM on a thread of its own. A signal that arrives
-// before MarkStarted ends the process at once, because start-up blocks without limit on a
-// database host that accepts connections and never replies: libpq sets no connect timeout
-// unless the URL has connect_timeout. A later signal makes WaitForStop return.
+// How long a stop signal that arrives during start-up waits for start-up to finish. The
+// gRPC server accepts calls shortly before start-up ends, and those calls should be
+// drained like any others.
+constexpr absl::Duration kStartupStopWait = absl::Seconds(1);
+
+// StopSignalWaiter takes SIGINT and SIGTERM on a thread of its own, and makes WaitForStop
+// return when one arrives. A signal during start-up ends the process unless start-up
+// finishes within kStartupStopWait, because start-up blocks without limit on a database
+// host that accepts connections and never replies: libpq sets no connect timeout unless
+// the URL has connect_timeout.
 class StopSignalWaiter {
  public:
   // Starts the thread. The caller must have blocked both signals in every thread, and the
@@ -182,12 +188,14 @@ class StopSignalWaiter {
   void Run() {
     const int received = WaitForStopSignal();
     absl::MutexLock lock(&mutex_);
-    if (!started_) {
-      spdlog::error("received {} during start-up; exiting without serving", SignalName(received));
-      std::_Exit(EXIT_FAILURE);
-    }
     signal_number_ = received;
     stopping_ = true;
+    if (!mutex_.AwaitWithTimeout(absl::Condition(&started_), kStartupStopWait)) {
+      spdlog::error("received {} during start-up, which did not finish within {}; exiting "
+                    "without serving",
+                    SignalName(received), absl::FormatDuration(kStartupStopWait));
+      std::_Exit(EXIT_FAILURE);
+    }
   }
 
   absl::Mutex mutex_;

@@ -137,12 +137,6 @@ TEST_F(ShutdownTest, SigtermDrainsCallsAndExitsZero) {
 }
 
 TEST_F(ShutdownTest, SigtermEndsWatchStreamsAtOnce) {
-#if defined(__SANITIZE_THREAD__)
-  // NOTE: under ThreadSanitizer this test passed once and failed once in CI: the stream
-  // ended with "Socket closed" and the server exited with 1. Not yet investigated; it
-  // runs in the normal and ASan stages.
-  GTEST_SKIP() << "not yet reliable under ThreadSanitizer";
-#endif
   auto stub = v1::AccessHistory::NewStub(server_->PlaintextChannel());
   grpc::ClientContext context;
   PrepareContext(context, kServiceToken, absl::Seconds(30));
