@@ -300,6 +300,7 @@ grpc::Status AccessHistoryService::WatchAccessChanges(
   // The end of a stream at shutdown is expected and its message names the next step for the
   // client. It skips CompleteRpc, which replaces the message of every UNAVAILABLE status.
   if (absl::IsUnavailable(status) && status.message() == kShuttingDownMessage) {
+    MarkEndedByShutdown(*context);
     return grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(kShuttingDownMessage));
   }
   return CompleteRpc(*context, "WatchAccessChanges", status);

@@ -151,9 +151,21 @@ grpc::Status UnparsableRequestStatus(absl::string_view method, absl::string_view
                                    "; check the request encoding and field types"));
 }
 
+// The annotation that MarkEndedByShutdown adds.
+constexpr char kEndedByKey[] = "ended_by";
+constexpr char kEndedByShutdown[] = "shutdown";
+
 bool IsServerFault(grpc::StatusCode code) {
   return code == grpc::StatusCode::INTERNAL || code == grpc::StatusCode::UNAVAILABLE ||
          code == grpc::StatusCode::UNKNOWN || code == grpc::StatusCode::DATA_LOSS;
+}
+
+bool EndedByShutdown(const grpc::Status& status, const CallRecord& record) {
+  if (status.error_code() != grpc::StatusCode::UNAVAILABLE) return false;
+  for (const LogField& field : record.annotations) {
+    if (field.first == kEndedByKey && field.second == kEndedByShutdown) return true;
+  }
+  return false;
 }
 
 class CallInterceptor final : public grpc::experimental::Interceptor {
@@ -208,7 +220,7 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
     if (metrics_ != nullptr) metrics_->RecordRpc(method_, code, latency);
 
     LogLevel level = LogLevel::kInfo;
-    if (IsServerFault(status.error_code())) {
+    if (IsServerFault(status.error_code()) && !EndedByShutdown(status, record)) {
       level = LogLevel::kError;
     } else if (status.ok() && IsHighVolume(method_)) {
       level = LogLevel::kDebug;
@@ -245,6 +257,10 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
 void AnnotateCall(const grpc::ServerContextBase& context, absl::string_view key,
                   absl::string_view value) {
   Registry().Annotate(&context, {std::string(key), std::string(value)});
+}
+
+void MarkEndedByShutdown(const grpc::ServerContextBase& context) {
+  AnnotateCall(context, kEndedByKey, kEndedByShutdown);
 }
 
 std::string RequestIdOf(const grpc::ServerContextBase& context) {

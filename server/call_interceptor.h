@@ -23,6 +23,11 @@ inline constexpr char kRequestIdKey[] = "x-request-id";
 void AnnotateCall(const grpc::ServerContextBase& context, absl::string_view key,
                   absl::string_view value);
 
+// Marks the call running in `context` as ended by the server's shutdown. Its UNAVAILABLE
+// status is then logged at info level with ended_by=shutdown, as an expected end rather
+// than a server fault.
+void MarkEndedByShutdown(const grpc::ServerContextBase& context);
+
 // Returns the request id of the call running in `context`, or "-" if it has none.
 std::string RequestIdOf(const grpc::ServerContextBase& context);
 
@@ -33,7 +38,8 @@ inline constexpr char kUnknownMethod[] = "unknown";
 // CallInterceptorFactory creates, for every call, an interceptor that assigns the
 // request id, and on completion records the call in `metrics` and writes one access log
 // line (method, code, duration, peer, request id and the call's annotations). The line is
-// at error level for a server fault (INTERNAL, UNAVAILABLE, UNKNOWN, DATA_LOSS), at debug
+// at error level for a server fault (INTERNAL, UNAVAILABLE, UNKNOWN, DATA_LOSS) other than
+// the end of a call marked by MarkEndedByShutdown, at debug
 // level for a successful CheckAccess or health check, and at info level otherwise.
 // A request that fails to parse, such as one with invalid UTF-8 in a string field, gets
 // INVALID_ARGUMENT naming the field in place of gRPC's INTERNAL with no message.

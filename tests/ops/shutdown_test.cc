@@ -160,6 +160,10 @@ TEST_F(ShutdownTest, SigtermEndsWatchStreamsAtOnce) {
   EXPECT_LT(stream_time, kShutdownGrace / 2);
   ASSERT_TRUE(exit_code.has_value()) << server_->Stderr();
   EXPECT_EQ(*exit_code, 0) << server_->Stderr();
+  // The stream's end is expected, so the access log does not call it a failure.
+  EXPECT_EQ(server_->StderrLinesContaining("\"ended_by\":\"shutdown\"").size(), 1u)
+      << server_->Stderr();
+  EXPECT_TRUE(server_->StderrLinesContaining("\"level\":\"error\"").empty()) << server_->Stderr();
 }
 
 // A database that accepts TCP connections and never replies, as a hung PostgreSQL host
