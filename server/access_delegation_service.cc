@@ -22,6 +22,15 @@
 namespace accessdelegation::server {
 namespace {
 
+// Threads for the checks that miss the grant view. Each uses at most one database
+// connection at a time, and checks that wait for a consistency token use none, so twice
+// the default pool of 8 connections keeps the pool busy.
+constexpr int kCheckThreads = 16;
+// Checks that may wait for one of those threads before CheckAccess returns
+// RESOURCE_EXHAUSTED: about two seconds' worth at the 2,000 checks per second that the
+// database path reached in benchmarks (docs/scaling.md).
+constexpr size_t kMaxQueuedChecks = 4096;
+
 constexpr char kDeadInvitationMessage[] =
     "invitation_token is not valid: the link is unknown, already used or expired; ask the "
     "account holder for a new invitation";
@@ -198,7 +207,8 @@ AccessDelegationService::AccessDelegationService(storage::Store* store, GrantVie
       secret_box_(secret_box),
       page_tokens_(*secret_box),
       options_(std::move(options)),
-      token_peers_(token_peers) {}
+      token_peers_(token_peers),
+      check_queue_(kCheckThreads, kMaxQueuedChecks) {}
 
 absl::StatusOr<AccessDelegationService::OwnerCall> AccessDelegationService::AuthorizeOwner(
     const grpc::ServerContext& context, const std::string& owner_account_id) const {
@@ -861,17 +871,36 @@ std::string AccessDelegationService::FinishGrantChange(const grpc::ServerContext
   return RenderConsistencyToken(*position);
 }
 
-grpc::Status AccessDelegationService::CheckAccess(grpc::ServerContext* context,
-                                                  const v1::CheckAccessRequest* request,
-                                                  v1::CheckAccessResponse* response) {
-  return CompleteRpc(*context, "CheckAccess", DoCheckAccess(*context, *request, *response));
+grpc::ServerUnaryReactor* AccessDelegationService::CheckAccess(
+    grpc::CallbackServerContext* context, const v1::CheckAccessRequest* request,
+    v1::CheckAccessResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const bool authenticated = authenticator_->FindServiceInMemory(*context).has_value();
+  if (authenticated) {
+    uint64_t min_position = 0;
+    const absl::Status valid = ValidateCheckAccess(*request, min_position);
+    if (!valid.ok() || AnswerCheckFromView(*request, min_position, *response)) {
+      reactor->Finish(CompleteRpc(*context, "CheckAccess", valid));
+      return reactor;
+    }
+  }
+  const bool queued = check_queue_.TrySchedule([this, context, request, response, reactor,
+                                                authenticated] {
+    reactor->Finish(CompleteRpc(*context, "CheckAccess",
+                                DoCheckAccess(*context, *request, authenticated, *response)));
+  });
+  if (!queued) {
+    reactor->Finish(CompleteRpc(
+        *context, "CheckAccess",
+        absl::ResourceExhaustedError(absl::StrCat(
+            "more than ", kMaxQueuedChecks,
+            " access checks are waiting for the database; retry with backoff"))));
+  }
+  return reactor;
 }
 
-absl::Status AccessDelegationService::DoCheckAccess(const grpc::ServerContext& context,
-                                                    const v1::CheckAccessRequest& request,
-                                                    v1::CheckAccessResponse& response) {
-  absl::StatusOr<Caller> caller = authenticator_->RequireService(context);
-  if (!caller.ok()) return caller.status();
+absl::Status AccessDelegationService::ValidateCheckAccess(const v1::CheckAccessRequest& request,
+                                                          uint64_t& min_position) {
   if (absl::Status status = ValidateUuid("account_id", request.account_id()); !status.ok()) {
     return status;
   }
@@ -883,43 +912,89 @@ absl::Status AccessDelegationService::DoCheckAccess(const grpc::ServerContext& c
       !status.ok()) {
     return status;
   }
-
-  absl::StatusOr<uint64_t> min_position =
+  absl::StatusOr<uint64_t> position =
       ParseConsistencyToken("consistency_token", request.consistency_token());
-  if (!min_position.ok()) return min_position.status();
+  if (!position.ok()) return position.status();
+  min_position = *position;
+  return absl::OkStatus();
+}
 
-  if (absl::AsciiStrToLower(request.account_id()) ==
-      absl::AsciiStrToLower(request.owner_account_id())) {
-    absl::StatusOr<GrantView::AccountAnswer> owner =
-        grant_view_->FindAccount(request.owner_account_id(), *min_position);
-    if (!owner.ok()) return owner.status();
-    response.set_allowed(owner->exists);
-    response.set_reason(owner->exists ? v1::CheckAccessResponse::REASON_OWNER
-                                      : v1::CheckAccessResponse::REASON_NO_GRANT);
-    if (owner->position > 0) {
-      response.set_consistency_token(RenderConsistencyToken(owner->position));
-    }
-    return absl::OkStatus();
-  }
+bool AccessDelegationService::IsOwnerCheck(const v1::CheckAccessRequest& request) {
+  return absl::AsciiStrToLower(request.account_id()) ==
+         absl::AsciiStrToLower(request.owner_account_id());
+}
 
-  absl::StatusOr<GrantView::GrantAnswer> answer = grant_view_->FindGrant(
-      request.owner_account_id(), request.account_id(), *min_position, absl::Now());
-  if (!answer.ok()) return answer.status();
-  if (answer->position > 0) {
-    response.set_consistency_token(RenderConsistencyToken(answer->position));
+void AccessDelegationService::SetOwnerAnswer(const GrantView::AccountAnswer& owner,
+                                             v1::CheckAccessResponse& response) {
+  response.set_allowed(owner.exists);
+  response.set_reason(owner.exists ? v1::CheckAccessResponse::REASON_OWNER
+                                   : v1::CheckAccessResponse::REASON_NO_GRANT);
+  if (owner.position > 0) {
+    response.set_consistency_token(RenderConsistencyToken(owner.position));
   }
-  if (!answer->grant.has_value()) {
+}
+
+void AccessDelegationService::SetGrantAnswer(const GrantView::GrantAnswer& answer,
+                                             v1::Permission permission,
+                                             v1::CheckAccessResponse& response) {
+  if (answer.position > 0) {
+    response.set_consistency_token(RenderConsistencyToken(answer.position));
+  }
+  if (!answer.grant.has_value()) {
     response.set_allowed(false);
     response.set_reason(v1::CheckAccessResponse::REASON_NO_GRANT);
-    return absl::OkStatus();
+    return;
   }
-  const GrantView::Grant& grant = *answer->grant;
-  const bool allowed = LevelGrants(grant.access_level, request.permission());
+  const GrantView::Grant& grant = *answer.grant;
+  const bool allowed = LevelGrants(grant.access_level, permission);
   response.set_allowed(allowed);
   response.set_reason(allowed ? v1::CheckAccessResponse::REASON_GRANT
                               : v1::CheckAccessResponse::REASON_LEVEL_EXCLUDES_PERMISSION);
   response.set_access_level(grant.access_level);
   response.set_grant_id(grant.id);
+}
+
+bool AccessDelegationService::AnswerCheckFromView(const v1::CheckAccessRequest& request,
+                                                  uint64_t min_position,
+                                                  v1::CheckAccessResponse& response) {
+  if (IsOwnerCheck(request)) {
+    const std::optional<GrantView::AccountAnswer> owner =
+        grant_view_->FindAccountInView(request.owner_account_id(), min_position);
+    if (!owner.has_value()) return false;
+    SetOwnerAnswer(*owner, response);
+    return true;
+  }
+  const std::optional<GrantView::GrantAnswer> answer = grant_view_->FindGrantInView(
+      request.owner_account_id(), request.account_id(), min_position, absl::Now());
+  if (!answer.has_value()) return false;
+  SetGrantAnswer(*answer, request.permission(), response);
+  return true;
+}
+
+absl::Status AccessDelegationService::DoCheckAccess(const grpc::ServerContextBase& context,
+                                                    const v1::CheckAccessRequest& request,
+                                                    bool authenticated,
+                                                    v1::CheckAccessResponse& response) {
+  if (!authenticated) {
+    absl::StatusOr<Caller> caller = authenticator_->RequireService(context);
+    if (!caller.ok()) return caller.status();
+  }
+  uint64_t min_position = 0;
+  if (absl::Status status = ValidateCheckAccess(request, min_position); !status.ok()) {
+    return status;
+  }
+
+  if (IsOwnerCheck(request)) {
+    absl::StatusOr<GrantView::AccountAnswer> owner =
+        grant_view_->FindAccount(request.owner_account_id(), min_position);
+    if (!owner.ok()) return owner.status();
+    SetOwnerAnswer(*owner, response);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<GrantView::GrantAnswer> answer = grant_view_->FindGrant(
+      request.owner_account_id(), request.account_id(), min_position, absl::Now());
+  if (!answer.ok()) return answer.status();
+  SetGrantAnswer(*answer, request.permission(), response);
   return absl::OkStatus();
 }
 

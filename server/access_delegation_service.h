@@ -11,6 +11,7 @@
 #include "server/password_hasher.h"
 #include "server/peer_throttle.h"
 #include "server/secrets.h"
+#include "server/work_queue.h"
 #include "storage/store.h"
 
 namespace accessdelegation::server {
@@ -18,8 +19,11 @@ namespace accessdelegation::server {
 // AccessDelegationService implements accessdelegation.v1.AccessDelegation: invitations,
 // grants and access checks. Owner methods act on the signed-in account's own record, or,
 // with a service token, on the record named by owner_account_id. Uses the synchronous API
-// for the reason given on AccountsService.
-class AccessDelegationService final : public v1::AccessDelegation::Service {
+// for the reason given on AccountsService, except for CheckAccess: most checks are
+// answered from memory, and gRPC's callback API answers them without a hand-off to
+// another thread.
+class AccessDelegationService final
+    : public v1::AccessDelegation::WithCallbackMethod_CheckAccess<v1::AccessDelegation::Service> {
  public:
   struct Options {
     absl::Duration invitation_ttl;
@@ -74,8 +78,11 @@ class AccessDelegationService final : public v1::AccessDelegation::Service {
   grpc::Status ListDelegatedAccess(grpc::ServerContext* context,
                                    const v1::ListDelegatedAccessRequest* request,
                                    v1::ListDelegatedAccessResponse* response) override;
-  grpc::Status CheckAccess(grpc::ServerContext* context, const v1::CheckAccessRequest* request,
-                           v1::CheckAccessResponse* response) override;
+  // Responds on gRPC's thread when the grant view contains the result and the caller is a
+  // service known without a database read; otherwise on the check queue's threads.
+  grpc::ServerUnaryReactor* CheckAccess(grpc::CallbackServerContext* context,
+                                        const v1::CheckAccessRequest* request,
+                                        v1::CheckAccessResponse* response) override;
 
  private:
   // OwnerCall is an authorized call of an owner RPC.
@@ -162,8 +169,23 @@ class AccessDelegationService final : public v1::AccessDelegation::Service {
   absl::Status DoListDelegatedAccess(const grpc::ServerContext& context,
                                      const v1::ListDelegatedAccessRequest& request,
                                      v1::ListDelegatedAccessResponse& response);
-  absl::Status DoCheckAccess(const grpc::ServerContext& context,
-                             const v1::CheckAccessRequest& request,
+  // Validates the check's fields and sets `min_position` from its consistency token.
+  static absl::Status ValidateCheckAccess(const v1::CheckAccessRequest& request,
+                                          uint64_t& min_position);
+  // Returns whether the check is about the owner's own record.
+  static bool IsOwnerCheck(const v1::CheckAccessRequest& request);
+  static void SetOwnerAnswer(const GrantView::AccountAnswer& owner,
+                             v1::CheckAccessResponse& response);
+  static void SetGrantAnswer(const GrantView::GrantAnswer& answer, v1::Permission permission,
+                             v1::CheckAccessResponse& response);
+  // Sets the response of a valid check from the grant view alone and returns true, or
+  // returns false when the answer needs a wait or a database read.
+  bool AnswerCheckFromView(const v1::CheckAccessRequest& request, uint64_t min_position,
+                           v1::CheckAccessResponse& response);
+  // Performs the check, reading the database when the view does not contain the result.
+  // Authenticates the caller unless `authenticated` is true because CheckAccess already did.
+  absl::Status DoCheckAccess(const grpc::ServerContextBase& context,
+                             const v1::CheckAccessRequest& request, bool authenticated,
                              v1::CheckAccessResponse& response);
 
   storage::Store* const store_;
@@ -174,6 +196,9 @@ class AccessDelegationService final : public v1::AccessDelegation::Service {
   const PageTokens page_tokens_;
   const Options options_;
   PeerThrottle* const token_peers_;
+  // Runs the checks that block: on a database read, or on a wait for a consistency token.
+  // Last, so that its destructor runs the queued checks while the rest is still alive.
+  WorkQueue check_queue_;
 };
 
 }  // namespace accessdelegation::server

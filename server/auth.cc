@@ -101,7 +101,7 @@ const std::string* ServiceTokens::FindByHash(const std::string& token_hash) cons
 }
 
 std::optional<std::string> Authenticator::ClientCertificateService(
-    const grpc::ServerContext& context) const {
+    const grpc::ServerContextBase& context) const {
   if (!accept_client_certificates_) return std::nullopt;
   const std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
   if (auth == nullptr || !auth->IsPeerAuthenticated()) return std::nullopt;
@@ -110,32 +110,43 @@ std::optional<std::string> Authenticator::ClientCertificateService(
   return absl::StrCat("mtls:", absl::string_view(names.front().data(), names.front().size()));
 }
 
-absl::StatusOr<Caller> Authenticator::Authenticate(const grpc::ServerContext& context) const {
+std::optional<Caller> Authenticator::FindServiceInMemory(
+    const grpc::ServerContextBase& context) const {
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
+  Caller caller;
+  caller.kind = Caller::Kind::kService;
   if (it == metadata.end()) {
     std::optional<std::string> service = ClientCertificateService(context);
-    if (!service.has_value()) return Unauthenticated();
-    Caller caller;
-    caller.kind = Caller::Kind::kService;
+    if (!service.has_value()) return std::nullopt;
     caller.service_name = *std::move(service);
-    AnnotateCall(context, "caller", "service");
-    AnnotateCall(context, "service", caller.service_name);
-    return caller;
+  } else {
+    const std::optional<std::string> token =
+        ParseBearerToken(absl::string_view(it->second.data(), it->second.size()));
+    if (!token.has_value()) return std::nullopt;
+    caller.token_hash = HashToken(*token);
+    const std::string* name = service_tokens_.FindByHash(caller.token_hash);
+    if (name == nullptr) return std::nullopt;
+    caller.service_name = *name;
   }
+  AnnotateCall(context, "caller", "service");
+  AnnotateCall(context, "service", caller.service_name);
+  return caller;
+}
+
+absl::StatusOr<Caller> Authenticator::Authenticate(const grpc::ServerContextBase& context) const {
+  if (std::optional<Caller> service = FindServiceInMemory(context); service.has_value()) {
+    return *std::move(service);
+  }
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find("authorization");
+  if (it == metadata.end()) return Unauthenticated();
   const std::optional<std::string> token =
       ParseBearerToken(absl::string_view(it->second.data(), it->second.size()));
   if (!token.has_value()) return Unauthenticated();
 
   Caller caller;
   caller.token_hash = HashToken(*token);
-  if (const std::string* name = service_tokens_.FindByHash(caller.token_hash)) {
-    caller.kind = Caller::Kind::kService;
-    caller.service_name = *name;
-    AnnotateCall(context, "caller", "service");
-    AnnotateCall(context, "service", caller.service_name);
-    return caller;
-  }
   absl::StatusOr<std::string> account_id = AuthenticateSession(context, caller.token_hash);
   if (!account_id.ok()) return account_id.status();
   caller.kind = Caller::Kind::kSession;
@@ -146,7 +157,7 @@ absl::StatusOr<Caller> Authenticator::Authenticate(const grpc::ServerContext& co
 }
 
 absl::StatusOr<std::string> Authenticator::AuthenticateSession(
-    const grpc::ServerContext& context, const std::string& token_hash) const {
+    const grpc::ServerContextBase& context, const std::string& token_hash) const {
   absl::StatusOr<storage::SessionRecord> session = store_->GetSession(token_hash);
   if (absl::IsNotFound(session.status())) return Unauthenticated();
   if (!session.ok()) return session.status();
@@ -181,7 +192,7 @@ absl::StatusOr<std::string> Authenticator::AuthenticateSession(
   return session->account_id;
 }
 
-absl::StatusOr<Caller> Authenticator::RequireSession(const grpc::ServerContext& context) const {
+absl::StatusOr<Caller> Authenticator::RequireSession(const grpc::ServerContextBase& context) const {
   absl::StatusOr<Caller> caller = Authenticate(context);
   if (caller.ok() && caller->kind != Caller::Kind::kSession) {
     return absl::PermissionDeniedError(
@@ -191,7 +202,7 @@ absl::StatusOr<Caller> Authenticator::RequireSession(const grpc::ServerContext& 
   return caller;
 }
 
-absl::StatusOr<Caller> Authenticator::RequireService(const grpc::ServerContext& context) const {
+absl::StatusOr<Caller> Authenticator::RequireService(const grpc::ServerContextBase& context) const {
   absl::StatusOr<Caller> caller = Authenticate(context);
   if (caller.ok() && caller->kind != Caller::Kind::kService) {
     return absl::PermissionDeniedError(

@@ -80,21 +80,26 @@ class Authenticator {
   // message saying to sign in again for a session that has ended or is past its
   // expire_time or idle timeout;
   // PERMISSION_DENIED for a service token.
-  absl::StatusOr<Caller> RequireSession(const grpc::ServerContext& context) const;
+  absl::StatusOr<Caller> RequireSession(const grpc::ServerContextBase& context) const;
 
   // Returns the calling service. UNAUTHENTICATED without a valid token;
   // PERMISSION_DENIED for a session token.
-  absl::StatusOr<Caller> RequireService(const grpc::ServerContext& context) const;
+  absl::StatusOr<Caller> RequireService(const grpc::ServerContextBase& context) const;
+
+  // Returns the calling service when the call carries a known service token or a verified
+  // client certificate, without reading the database, for handlers that must not block.
+  // Returns nullopt otherwise; RequireService then gives the caller's error.
+  std::optional<Caller> FindServiceInMemory(const grpc::ServerContextBase& context) const;
 
  private:
-  absl::StatusOr<Caller> Authenticate(const grpc::ServerContext& context) const;
+  absl::StatusOr<Caller> Authenticate(const grpc::ServerContextBase& context) const;
 
   // Returns the service named by the call's verified client certificate, if any.
-  std::optional<std::string> ClientCertificateService(const grpc::ServerContext& context) const;
+  std::optional<std::string> ClientCertificateService(const grpc::ServerContextBase& context) const;
 
   // Returns the account of the live session whose token hashes to `token_hash`, and marks
   // the session used.
-  absl::StatusOr<std::string> AuthenticateSession(const grpc::ServerContext& context,
+  absl::StatusOr<std::string> AuthenticateSession(const grpc::ServerContextBase& context,
                                                   const std::string& token_hash) const;
 
   storage::Store* store_;

@@ -332,16 +332,45 @@ absl::StatusOr<GrantView::GrantAnswer> GrantView::FindGrant(const std::string& o
     value = *loaded;
   }
 
+  return GrantAnswerFrom(*value, position, now);
+}
+
+GrantView::GrantAnswer GrantView::GrantAnswerFrom(const Value& value, uint64_t position,
+                                                  absl::Time now) {
   GrantAnswer answer;
   answer.position = position;
-  if (!value->exists || absl::ToUnixMicros(now) >= value->expire_unix_micros) return answer;
+  if (!value.exists || absl::ToUnixMicros(now) >= value.expire_unix_micros) return answer;
   Grant grant;
-  grant.id = FormatUuid(absl::MakeUint128(value->grant_id_high, value->grant_id_low));
-  grant.access_level = static_cast<storage::AccessLevel>(value->access_level);
-  if (value->expire_unix_micros != INT64_MAX) {
-    grant.expire_time = absl::FromUnixMicros(value->expire_unix_micros);
+  grant.id = FormatUuid(absl::MakeUint128(value.grant_id_high, value.grant_id_low));
+  grant.access_level = static_cast<storage::AccessLevel>(value.access_level);
+  if (value.expire_unix_micros != INT64_MAX) {
+    grant.expire_time = absl::FromUnixMicros(value.expire_unix_micros);
   }
   answer.grant = std::move(grant);
+  return answer;
+}
+
+std::optional<GrantView::GrantAnswer> GrantView::FindGrantInView(const std::string& owner_id,
+                                                                 const std::string& delegate_id,
+                                                                 uint64_t min_position,
+                                                                 absl::Time now) {
+  if (min_position > applied_position()) return std::nullopt;
+  // Read before the lookup, as FindGrant does.
+  const uint64_t position = std::max(min_position, applied_position());
+  const std::optional<Value> value = Lookup(GrantKey(owner_id, delegate_id));
+  if (!value.has_value()) return std::nullopt;
+  return GrantAnswerFrom(*value, position, now);
+}
+
+std::optional<GrantView::AccountAnswer> GrantView::FindAccountInView(const std::string& account_id,
+                                                                     uint64_t min_position) {
+  if (min_position > applied_position()) return std::nullopt;
+  const uint64_t position = std::max(min_position, applied_position());
+  const std::optional<Value> value = Lookup(AccountKey(account_id));
+  if (!value.has_value()) return std::nullopt;
+  AccountAnswer answer;
+  answer.exists = value->exists;
+  answer.position = position;
   return answer;
 }
 

@@ -94,6 +94,15 @@ class GrantView {
   absl::StatusOr<AccountAnswer> FindAccount(const std::string& account_id,
                                             uint64_t min_position);
 
+  // Return what FindGrant and FindAccount would, when the view can answer at once: it is
+  // current at `min_position` and contains the entry. Return nullopt when the answer needs a
+  // wait or a database read, without starting either.
+  std::optional<GrantAnswer> FindGrantInView(const std::string& owner_id,
+                                             const std::string& delegate_id,
+                                             uint64_t min_position, absl::Time now);
+  std::optional<AccountAnswer> FindAccountInView(const std::string& account_id,
+                                                 uint64_t min_position);
+
   // Drops the pair's entry; `position` is the WAL position of a committed write of this
   // server that changed it.
   void InvalidateGrant(const std::string& owner_id, const std::string& delegate_id,
@@ -178,6 +187,7 @@ class GrantView {
   static Key GrantKey(const std::string& owner_id, const std::string& delegate_id);
   static Key AccountKey(const std::string& account_id);
 
+  static GrantAnswer GrantAnswerFrom(const Value& value, uint64_t position, absl::Time now);
   Shard& ShardFor(const Key& key) const;
   std::optional<Value> Lookup(const Key& key);
   Ticket BeginLoad(const Key& key);

@@ -25,7 +25,7 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(code, std::string(status.message()), details.SerializeAsString());
 }
 
-grpc::Status CompleteRpc(const grpc::ServerContext& context, absl::string_view method,
+grpc::Status CompleteRpc(const grpc::ServerContextBase& context, absl::string_view method,
                          const absl::Status& status) {
   // Database and internal errors can name hosts, ports and SQL states, which callers
   // need not see: they get a generic message with the request id, and the log the detail.

@@ -23,7 +23,7 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 // it with the call's annotations (see AnnotateCall). Server faults (UNAVAILABLE, INTERNAL,
 // UNKNOWN, DATA_LOSS) are logged here in full and reach the caller with a generic message
 // and the request id.
-grpc::Status CompleteRpc(const grpc::ServerContext& context, absl::string_view method,
+grpc::Status CompleteRpc(const grpc::ServerContextBase& context, absl::string_view method,
                          const absl::Status& status);
 
 // Returns `status` with its message replaced when its code is `code`; other statuses
