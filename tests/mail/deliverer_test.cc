@@ -1,13 +1,18 @@
 // Tests of MailDeliverer against a fresh database: several workers deliver every email
-// once, and Wake starts delivery before the poll interval ends.
+// once, Wake starts delivery before the poll interval ends, and a batch's marks are
+// written before a slow batch ends and retried by sending again when they fail.
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <pqxx/pqxx>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -95,7 +100,9 @@ class MailDelivererTest : public ::testing::Test {
   }
 
   // Starts a deliverer with `workers` threads whose transport pauses `pause` per email.
+  // Stops and replaces the one started before, if any.
   void StartDeliverer(int workers, absl::Duration poll_interval, absl::Duration pause) {
+    if (deliverer_ != nullptr) deliverer_->Stop();
     auto transport = std::make_unique<RecordingTransport>(mail_dir_.string(), pause);
     transport_ = transport.get();
     deliverer_ = std::make_unique<server::MailDeliverer>(
@@ -114,6 +121,12 @@ class MailDelivererTest : public ::testing::Test {
              "'Text ' || i, '<p>Html ' || i || '</p>' FROM generate_series(1, " +
              std::to_string(count) + ") AS i");
     txn.commit();
+  }
+
+  void ExecuteSql(const std::string& sql) {
+    pqxx::connection connection(database_->url());
+    pqxx::nontransaction txn(connection);
+    txn.exec(sql);
   }
 
   int64_t UndeliveredCount() {
@@ -199,6 +212,65 @@ TEST_F(MailDelivererTest, WithoutWakeEmailWaitsForPoll) {
   absl::SleepFor(absl::Milliseconds(500));
 
   EXPECT_EQ(UndeliveredCount(), 1) << "an idle worker claimed without a poll or a wake";
+}
+
+TEST_F(MailDelivererTest, UnmarkedEmailIsLoggedAndSentAgain) {
+  std::ostringstream log;
+  auto log_sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(log);
+  spdlog::default_logger()->sinks().push_back(log_sink);
+  // Makes every mark fail, as a database that fails between the send and the mark would.
+  ExecuteSql(
+      "CREATE FUNCTION reject_delivered_mark() RETURNS trigger LANGUAGE plpgsql AS $$ "
+      "BEGIN IF NEW.delivered_time IS NOT NULL THEN RAISE EXCEPTION 'mark rejected'; END IF; "
+      "RETURN NEW; END $$; "
+      "CREATE TRIGGER reject_delivered_mark BEFORE UPDATE ON outbox FOR EACH ROW "
+      "EXECUTE FUNCTION reject_delivered_mark()");
+  QueueEmails(3);
+
+  StartDeliverer(1, absl::Milliseconds(20), absl::ZeroDuration());
+  const absl::Time deadline = absl::Now() + kWait;
+  while (transport_->sends().size() < 3 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  deliverer_->Stop();
+  auto& sinks = spdlog::default_logger()->sinks();
+  sinks.erase(std::remove(sinks.begin(), sinks.end(), log_sink), sinks.end());
+  const std::string logs = log.str();
+  ASSERT_EQ(transport_->sends().size(), 3u);
+  EXPECT_TRUE(absl::StrContains(logs, "were delivered but not marked")) << logs;
+  EXPECT_EQ(UndeliveredCount(), 3);
+
+  // Once the lease has run out and marks work again, the emails are sent again under the
+  // same names.
+  ExecuteSql("DROP TRIGGER reject_delivered_mark ON outbox; "
+             "UPDATE outbox SET deliver_after = now()");
+  StartDeliverer(1, absl::Milliseconds(20), absl::ZeroDuration());
+  ASSERT_TRUE(WaitForEmptyOutbox(kWait));
+  size_t files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(mail_dir_)) {
+    EXPECT_TRUE(absl::EndsWith(entry.path().filename().string(), ".eml")) << entry.path();
+    ++files;
+  }
+  EXPECT_EQ(files, 3u);
+  EXPECT_EQ(transport_->sends().size(), 3u);
+}
+
+TEST_F(MailDelivererTest, SlowBatchMarksBeforeItEnds) {
+  // With 1 s per send, the first two emails have waited kMaxMarkDelay before the third
+  // send, so they are marked about 2 s into a batch that takes 4 s.
+  ASSERT_EQ(server::kMaxMarkDelay, absl::Seconds(1));
+  QueueEmails(4);
+
+  StartDeliverer(1, absl::Minutes(1), absl::Seconds(1));
+  const absl::Time deadline = absl::Now() + kWait;
+  while (UndeliveredCount() == 4 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  const size_t sends_at_first_mark = transport_->sends().size();
+  ASSERT_TRUE(WaitForEmptyOutbox(kWait));
+
+  EXPECT_GE(sends_at_first_mark, 2u);
+  EXPECT_LT(sends_at_first_mark, 4u) << "no email was marked before the batch ended";
 }
 
 TEST_F(MailDelivererTest, StopEndsEveryWorker) {
