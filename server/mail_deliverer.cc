@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "server/eml.h"
@@ -24,27 +25,42 @@ absl::Duration RetryPolicy::DelayAfter(int failures) const {
 
 MailDeliverer::MailDeliverer(storage::Store* store, const SecretBox* secret_box,
                              std::unique_ptr<MailTransport> transport, std::string from_address,
-                             absl::Duration poll_interval, RetryPolicy retry_policy,
+                             absl::Duration poll_interval, int workers, RetryPolicy retry_policy,
                              Metrics* metrics)
     : store_(store),
       secret_box_(secret_box),
       transport_(std::move(transport)),
       from_address_(std::move(from_address)),
       poll_interval_(poll_interval),
+      workers_(std::max(workers, 1)),
       retry_policy_(retry_policy),
       metrics_(metrics) {}
 
 MailDeliverer::~MailDeliverer() { Stop(); }
 
-void MailDeliverer::Start() { thread_ = std::thread([this] { Run(); }); }
+void MailDeliverer::Start() {
+  spdlog::info("outbox: delivering to {} with {} worker(s)", transport_->Describe(), workers_);
+  absl::MutexLock lock(&mutex_);
+  for (int i = 0; i < workers_; ++i) threads_.emplace_back([this] { Run(); });
+}
 
 void MailDeliverer::Stop() {
+  std::vector<std::thread> threads;
   {
     absl::MutexLock lock(&mutex_);
     stopping_ = true;
+    threads.swap(threads_);
   }
-  if (thread_.joinable()) thread_.join();
+  for (std::thread& thread : threads) thread.join();
+  if (!threads.empty()) spdlog::info("outbox: stopped");
 }
+
+void MailDeliverer::Wake() {
+  absl::MutexLock lock(&mutex_);
+  pending_wakes_ = std::min(pending_wakes_ + 1, workers_);
+}
+
+bool MailDeliverer::StoppingOrWoken() const { return stopping_ || pending_wakes_ > 0; }
 
 absl::Status MailDeliverer::Deliver(const storage::QueuedEmail& queued) {
   const storage::OutboxEmail& email = queued.email;
@@ -129,39 +145,62 @@ int MailDeliverer::DeliverBatch() {
     spdlog::info("outbox: claiming emails works again after {} failed attempts", failures);
   }
   int delivered = 0;
+  std::vector<const storage::QueuedEmail*> unmarked;
+  absl::Time first_unmarked_time;
   for (const storage::QueuedEmail& queued : *batch) {
+    if (!unmarked.empty() && absl::Now() - first_unmarked_time >= kMaxMarkDelay) {
+      MarkDelivered(unmarked);
+    }
+
     const absl::Status status = Deliver(queued);
-    if (status.ok()) {
-      ++delivered;
-      if (metrics_ != nullptr) metrics_->RecordEmailDelivered();
-      spdlog::info("outbox: delivered email {} (outbox id {}, attempt {})",
-                   queued.email.message_id, queued.id, queued.attempts + 1);
-      const absl::Status marked = store_->MarkEmailDelivered(queued.id);
-      if (!marked.ok()) {
-        spdlog::warn("outbox: email {} was delivered but not marked; it will be sent again "
-                     "after the claim lease: {}",
-                     queued.email.message_id, marked.ToString());
-      }
+    if (!status.ok()) {
+      RecordFailure(queued, status);
       continue;
     }
-    RecordFailure(queued, status);
+    ++delivered;
+    if (metrics_ != nullptr) metrics_->RecordEmailDelivered();
+    spdlog::info("outbox: delivered email {} (outbox id {}, attempt {})", queued.email.message_id,
+                 queued.id, queued.attempts + 1);
+    if (unmarked.empty()) first_unmarked_time = absl::Now();
+    unmarked.push_back(&queued);
   }
+  MarkDelivered(unmarked);
   return delivered;
 }
 
-void MailDeliverer::Run() {
-  spdlog::info("outbox: delivering to {}", transport_->Describe());
+void MailDeliverer::MarkDelivered(std::vector<const storage::QueuedEmail*>& delivered) {
+  if (delivered.empty()) return;
 
+  std::vector<int64_t> ids;
+  ids.reserve(delivered.size());
+  for (const storage::QueuedEmail* queued : delivered) ids.push_back(queued->id);
+  const absl::Status marked = store_->MarkEmailsDelivered(ids);
+  if (!marked.ok()) {
+    std::vector<absl::string_view> message_ids;
+    message_ids.reserve(delivered.size());
+    for (const storage::QueuedEmail* queued : delivered) {
+      message_ids.push_back(queued->email.message_id);
+    }
+    spdlog::warn("outbox: {} email(s) {} were delivered but not marked; they will be sent "
+                 "again after the claim lease: {}",
+                 delivered.size(), absl::StrJoin(message_ids, ", "), marked.ToString());
+  }
+  delivered.clear();
+}
+
+void MailDeliverer::Run() {
   while (true) {
     const int delivered = DeliverBatch();
     absl::MutexLock lock(&mutex_);
     // A full batch suggests more are waiting, so look again at once.
     if (delivered < kBatchSize) {
-      mutex_.AwaitWithTimeout(absl::Condition(&stopping_), poll_interval_);
+      mutex_.AwaitWithTimeout(absl::Condition(this, &MailDeliverer::StoppingOrWoken),
+                              poll_interval_);
     }
-    if (stopping_) break;
+    if (stopping_) return;
+    // The claim that follows covers every email committed before this point.
+    if (pending_wakes_ > 0) --pending_wakes_;
   }
-  spdlog::info("outbox: stopped");
 }
 
 }  // namespace accessdelegation::server

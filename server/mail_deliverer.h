@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -31,29 +32,48 @@ struct RetryPolicy {
 // Minimum time between two log lines about failing to claim emails.
 inline constexpr absl::Duration kClaimFailureLogInterval = absl::Seconds(30);
 
-// MailDeliverer delivers the outbox in the background: it claims queued emails, hands
-// each to the transport, and marks it delivered, failed or dead.
+// Delivered emails of a batch are marked together in one transaction: at the end of the
+// batch, or before the next send once the oldest unmarked one has waited this long. The
+// bound keeps a slow transport from holding marks back toward the claim lease (one
+// minute), after which another worker would claim and send the email again.
+inline constexpr absl::Duration kMaxMarkDelay = absl::Seconds(1);
+
+// MailDeliverer delivers the outbox in the background: each of its worker threads claims
+// a batch of queued emails, hands each to the transport, and marks it delivered, failed or
+// dead. The claims of the workers, and of other server processes, never share an email.
 //
 // Delivery is at least once: a crash between sending and marking sends the email again
-// after the claim lease. A failed email is retried after RetryPolicy::DelayAfter. It is
-// marked dead, and then waits for an operator's RetryEmail, after max_attempts failures or
-// at once when the transport reports a permanent rejection (FAILED_PRECONDITION).
+// after the claim lease. Delivered emails of a batch are marked together, at the end of the
+// batch or after kMaxMarkDelay, so such a crash can send up to a batch again. A failed
+// email is retried after RetryPolicy::DelayAfter. It is marked dead, and then waits for an
+// operator's RetryEmail, after max_attempts failures or at once when the transport reports
+// a permanent rejection (FAILED_PRECONDITION).
+//
+// An idle worker looks for emails every poll interval, and at once after Wake.
+// Thread-safe.
 class MailDeliverer {
  public:
-  // `metrics` may be null; otherwise it must outlive the deliverer.
+  // `metrics` may be null; otherwise it must outlive the deliverer. `workers` must be at
+  // least 1. The transport's Send is called from up to `workers` threads at once.
   MailDeliverer(storage::Store* store, const SecretBox* secret_box,
                 std::unique_ptr<MailTransport> transport, std::string from_address,
-                absl::Duration poll_interval, RetryPolicy retry_policy, Metrics* metrics);
+                absl::Duration poll_interval, int workers, RetryPolicy retry_policy,
+                Metrics* metrics);
   ~MailDeliverer();
 
   MailDeliverer(const MailDeliverer&) = delete;
   MailDeliverer& operator=(const MailDeliverer&) = delete;
 
-  // Starts the background thread. Call once.
-  void Start();
+  // Starts the worker threads. Call once.
+  void Start() ABSL_LOCKS_EXCLUDED(mutex_);
 
-  // Finishes the current batch and stops the thread. Idempotent.
-  void Stop();
+  // Lets each worker finish its current batch and stops them all. Idempotent.
+  void Stop() ABSL_LOCKS_EXCLUDED(mutex_);
+
+  // Makes one idle worker look for emails now instead of at the end of its poll interval.
+  // Call after committing a write that queued an email. Cheap: it takes a mutex and
+  // never waits for delivery.
+  void Wake() ABSL_LOCKS_EXCLUDED(mutex_);
 
   // Claims and delivers one batch now; returns how many emails it delivered.
   int DeliverBatch();
@@ -61,13 +81,17 @@ class MailDeliverer {
  private:
   absl::Status Deliver(const storage::QueuedEmail& queued);
   void RecordFailure(const storage::QueuedEmail& queued, const absl::Status& status);
-  void Run();
+  // Marks the emails of `delivered` delivered in one transaction and clears the list.
+  void MarkDelivered(std::vector<const storage::QueuedEmail*>& delivered);
+  void Run() ABSL_LOCKS_EXCLUDED(mutex_);
+  bool StoppingOrWoken() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   storage::Store* const store_;
   const SecretBox* const secret_box_;
   const std::unique_ptr<MailTransport> transport_;
   const std::string from_address_;
   const absl::Duration poll_interval_;
+  const int workers_;
   const RetryPolicy retry_policy_;
   Metrics* const metrics_;
 
@@ -80,9 +104,12 @@ class MailDeliverer {
 
   absl::Mutex mutex_;
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
+  // Wake calls not yet taken by a worker, at most workers_: more would only make workers
+  // claim again with nothing new to find.
+  int pending_wakes_ ABSL_GUARDED_BY(mutex_) = 0;
   int claim_failures_ ABSL_GUARDED_BY(mutex_) = 0;
   absl::Time last_claim_failure_log_ ABSL_GUARDED_BY(mutex_) = absl::InfinitePast();
-  std::thread thread_;
+  std::vector<std::thread> threads_ ABSL_GUARDED_BY(mutex_);
 };
 
 }  // namespace accessdelegation::server

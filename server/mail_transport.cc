@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -25,7 +26,12 @@ namespace {
 absl::Status WriteFileAtomically(const std::string& directory, const std::string& name,
                                  const std::string& content) {
   const std::string final_path = absl::StrCat(directory, "/", name);
-  const std::string temporary_path = absl::StrCat(directory, "/.", name, ".tmp");
+  // A name per process and call, so that two senders of one message never write the same
+  // temporary file. A crash can leave such a file behind; it ends in .tmp, so readers of
+  // *.eml files skip it.
+  static std::atomic<uint64_t> next_temporary_number{0};
+  const std::string temporary_path =
+      absl::StrCat(directory, "/.", name, ".", ::getpid(), ".", next_temporary_number++, ".tmp");
   const int fd = ::open(temporary_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
   if (fd < 0) {
     return absl::UnavailableError(

@@ -13,7 +13,7 @@
 namespace accessdelegation::server {
 
 // MailTransport hands formatted emails to whatever carries them to their recipients.
-// The deliverer calls Send from one thread at a time.
+// Implementations must be thread-safe: the deliverer's workers call Send at once.
 class MailTransport {
  public:
   virtual ~MailTransport() = default;
@@ -35,9 +35,10 @@ class MailTransport {
 // DirectoryTransport writes each email to a directory as "<id>.eml", where <id> is the
 // part of the message id before '@'.
 //
-// Sending is idempotent: a file is written under a temporary name, synced and renamed
-// into place, so a crash leaves either no file or a complete one, and sending the same
-// message again replaces the file with the same content under the same name.
+// Sending is idempotent: a file is written under a temporary name of its own, synced and
+// renamed into place, so a crash leaves either no file or a complete one. Sending the same
+// message again, even from two threads or processes at once, replaces the file with the
+// same content under the same name.
 class DirectoryTransport final : public MailTransport {
  public:
   // Creates `directory` (and its parents) if missing; a failure shows on the first Send.

@@ -66,6 +66,8 @@ ABSL_FLAG(int, mail_max_attempts, 8,
 ABSL_FLAG(absl::Duration, mail_retry_base, absl::Seconds(30),
           "Delay before retrying a failed email, such as 30s; it doubles with each further "
           "failure, up to 1h.");
+ABSL_FLAG(int, outbox_workers, 4,
+          "Threads that deliver queued emails (1-64), each claiming its own batch.");
 ABSL_FLAG(std::string, portal_base_url, "http://localhost:8080",
           "Base URL of the patient portal; emailed links point under it.");
 ABSL_FLAG(absl::Duration, invitation_ttl, absl::Hours(24 * 7),
@@ -223,6 +225,7 @@ accessdelegation::server::Config ConfigFromFlags() {
   config.mail_from = absl::GetFlag(FLAGS_mail_from);
   config.mail_max_attempts = absl::GetFlag(FLAGS_mail_max_attempts);
   config.mail_retry_base = absl::GetFlag(FLAGS_mail_retry_base);
+  config.outbox_workers = absl::GetFlag(FLAGS_outbox_workers);
   config.portal_base_url = absl::GetFlag(FLAGS_portal_base_url);
   config.invitation_ttl = absl::GetFlag(FLAGS_invitation_ttl);
   config.session_ttl = absl::GetFlag(FLAGS_session_ttl);

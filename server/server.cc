@@ -46,6 +46,8 @@ constexpr int kMinReceiveMessageBytes = 4 * 1024;
 constexpr int kMaxReceiveMessageBytes = 4 * 1024 * 1024;
 constexpr int kMaxWatchStreams = 1024;
 constexpr int kMaxPollers = 4096;
+// More outbox workers than this would mostly wait for pooled connections (at most 256).
+constexpr int kMaxOutboxWorkers = 64;
 // How often ended grants are marked and their emails queued. CheckAccess ignores an ended
 // grant at once, so this only bounds how late the notices and change events are.
 constexpr absl::Duration kGrantSweepInterval = absl::Minutes(1);
@@ -183,6 +185,11 @@ absl::Status ValidateConfig(const Config& config) {
   if (config.outbox_poll_interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("outbox_poll_interval must be positive");
   }
+  if (config.outbox_workers < 1 || config.outbox_workers > kMaxOutboxWorkers) {
+    return absl::InvalidArgumentError(absl::StrCat("outbox_workers must be between 1 and ",
+                                                   kMaxOutboxWorkers, "; got ",
+                                                   config.outbox_workers));
+  }
   if (config.health_check_interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("health_check_interval must be positive");
   }
@@ -304,10 +311,12 @@ class ServerImpl final : public Server {
         access_history_(store_.get(), authenticator_.get(), AccessHistoryOptions(config)),
         operations_(store_.get(), authenticator_.get(), std::move(page_token_key)),
         deliverer_(store_.get(), secret_box_.get(), std::move(mail_transport), config.mail_from,
-                   config.outbox_poll_interval, MailRetryPolicy(config), &metrics_),
+                   config.outbox_poll_interval, config.outbox_workers, MailRetryPolicy(config),
+                   &metrics_),
         grant_sweeper_(store_.get(), config.portal_base_url, kGrantSweepInterval,
                        kGrantExpiryWarning, RetentionOptions(config)) {
     grant_view_.SetFenceRequester([this] { change_listener_.RequestFence(); });
+    store_->SetEmailQueuedListener([this] { deliverer_.Wake(); });
   }
 
   ~ServerImpl() override {

@@ -95,8 +95,14 @@ struct Config {
   std::string secret_key_file = "var/secret.key";
   // Region for phone numbers given without a country code, as ISO 3166-1 alpha-2.
   std::string default_phone_region = "US";
-  // How often the outbox deliverer looks for new emails.
+  // How often an idle outbox worker looks for new emails. Writes of this server wake a
+  // worker at once; the poll finds emails queued by other server processes and retries.
   absl::Duration outbox_poll_interval = absl::Milliseconds(200);
+  // Threads that deliver the outbox, 1 to 64. Each claims its own batch. Delivery mostly
+  // waits on fsync or the SMTP relay, so a few workers overlap those waits. A worker takes
+  // a pooled database connection only while it claims or marks a batch, so 4 workers
+  // leave most of the default pool of 8 to calls.
+  int outbox_workers = 4;
   // Whether to apply missing schema migrations at start-up.
   bool apply_migrations = true;
   // Address of the Prometheus /metrics endpoint, "host:port"; empty disables it.

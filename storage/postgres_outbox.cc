@@ -1,6 +1,9 @@
 #include <algorithm>
 #include <optional>
+#include <set>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "storage/pg_types.h"
 #include "storage/postgres_store.h"
 
@@ -9,7 +12,7 @@ namespace {
 
 // How long a claimed email stays hidden from other deliverers. The row lock of FOR UPDATE
 // SKIP LOCKED ends when ClaimEmails commits, so the claim itself moves deliver_after past
-// this lease; MarkEmailDelivered or MarkEmailFailed then settles the row. A deliverer that
+// this lease; MarkEmailsDelivered or MarkEmailFailed then settles the row. A deliverer that
 // dies in between leaves the email to be claimed again once the lease runs out, so an
 // email written just before such a crash can be delivered twice.
 constexpr absl::Duration kClaimLease = absl::Minutes(1);
@@ -39,10 +42,11 @@ RETURNING o.id, o.message_id::text AS message_id, o.recipient, o.subject, o.body
           o.body_html, o.sealed_secret, unix_micros(o.create_time) AS create_time, o.attempts
 )sql"};
 
-constexpr Statement kMarkEmailDelivered = {"mark_email_delivered", R"sql(
+// $1 is a bigint[] of outbox ids.
+constexpr Statement kMarkEmailsDelivered = {"mark_emails_delivered", R"sql(
 UPDATE outbox
 SET delivered_time = COALESCE(delivered_time, now()), last_error = ''
-WHERE id = $1
+WHERE id = ANY($1::bigint[])
 )sql"};
 
 // $3 is the retry delay in microseconds.
@@ -130,10 +134,14 @@ FailedEmail FailedEmailFromRow(const pqxx::row& row) {
 }  // namespace
 
 void PrepareOutboxStatements(pqxx::connection& connection) {
-  PrepareStatements(connection, {kInsertOutboxEmail, kClaimEmails, kMarkEmailDelivered,
+  PrepareStatements(connection, {kInsertOutboxEmail, kClaimEmails, kMarkEmailsDelivered,
                                  kMarkEmailFailed, kMarkEmailDead, kListFailedEmails,
                                  kFindEmailByMessageId, kReviveEmail});
 }
+
+thread_local int64_t emails_queued_on_this_thread = 0;
+
+int64_t EmailsQueuedOnThisThread() { return emails_queued_on_this_thread; }
 
 absl::Status InsertOutboxEmail(pqxx::transaction_base& txn, const OutboxEmail& email) {
   if (!email.message_id.empty() && !IsUuid(email.message_id)) {
@@ -142,7 +150,12 @@ absl::Status InsertOutboxEmail(pqxx::transaction_base& txn, const OutboxEmail& e
   const char* message_id = email.message_id.empty() ? nullptr : email.message_id.c_str();
   txn.exec_prepared0(kInsertOutboxEmail.name, message_id, email.recipient, email.subject,
                      email.body_text, email.body_html, BytesParameter(email.sealed_secret));
+  ++emails_queued_on_this_thread;
   return absl::OkStatus();
+}
+
+void PostgresStore::SetEmailQueuedListener(std::function<void()> listener) {
+  email_queued_listener_ = std::move(listener);
 }
 
 absl::StatusOr<std::vector<QueuedEmail>> PostgresStore::ClaimEmails(int limit) {
@@ -162,10 +175,19 @@ absl::StatusOr<std::vector<QueuedEmail>> PostgresStore::ClaimEmails(int limit) {
   });
 }
 
-absl::Status PostgresStore::MarkEmailDelivered(int64_t id) {
-  return Transact("MarkEmailDelivered", [&](pqxx::work& txn) -> absl::Status {
-    const pqxx::result result = txn.exec_prepared(kMarkEmailDelivered.name, id);
-    if (result.affected_rows() == 0) return absl::NotFoundError("no outbox email has this id");
+absl::Status PostgresStore::MarkEmailsDelivered(const std::vector<int64_t>& ids) {
+  if (ids.empty()) return absl::OkStatus();
+
+  // The ids as an array literal, such as {3,4,9}.
+  const std::string id_array = absl::StrCat("{", absl::StrJoin(ids, ","), "}");
+  const std::set<int64_t> distinct(ids.begin(), ids.end());
+  return Transact("MarkEmailsDelivered", [&](pqxx::work& txn) -> absl::Status {
+    const pqxx::result result = txn.exec_prepared(kMarkEmailsDelivered.name, id_array);
+    if (result.affected_rows() < distinct.size()) {
+      // Returning an error rolls the marks back.
+      return absl::NotFoundError(absl::StrCat(distinct.size() - result.affected_rows(), " of ",
+                                              distinct.size(), " ids name no outbox email"));
+    }
     return absl::OkStatus();
   });
 }

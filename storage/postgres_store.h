@@ -1,6 +1,8 @@
 #ifndef ACCESSDELEGATION_STORAGE_POSTGRES_STORE_H_
 #define ACCESSDELEGATION_STORAGE_POSTGRES_STORE_H_
 
+#include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <optional>
@@ -17,6 +19,11 @@
 #include "storage/store.h"
 
 namespace accessdelegation::storage {
+
+// Returns how many emails InsertOutboxEmail has queued on the calling thread since it
+// started. Transact compares the count before and after its body, because a transaction
+// runs on one thread and InsertOutboxEmail receives only the transaction, not the store.
+int64_t EmailsQueuedOnThisThread();
 
 // PostgresStore is the Store on PostgreSQL. Each method runs one READ COMMITTED
 // transaction on a pooled connection. State changes are conditional UPDATEs, so that of
@@ -138,8 +145,9 @@ class PostgresStore final : public Store {
                                                  const SweepOptions& options) override;
   absl::StatusOr<PurgeResult> PurgeStaleRecords(const PurgeOptions& options) override;
 
+  void SetEmailQueuedListener(std::function<void()> listener) override;
   absl::StatusOr<std::vector<QueuedEmail>> ClaimEmails(int limit) override;
-  absl::Status MarkEmailDelivered(int64_t id) override;
+  absl::Status MarkEmailsDelivered(const std::vector<int64_t>& ids) override;
   absl::Status MarkEmailFailed(int64_t id, const std::string& error,
                                absl::Duration retry_after) override;
   absl::Status MarkEmailDead(int64_t id, const std::string& error) override;
@@ -166,6 +174,8 @@ class PostgresStore final : public Store {
                                                               Body&& body);
 
   ConnectionPool pool_;
+  // Set before the store is shared between threads, then only read.
+  std::function<void()> email_queued_listener_;
 };
 
 template <typename Body>
@@ -193,8 +203,14 @@ std::invoke_result_t<Body&, pqxx::work&> PostgresStore::Transact(absl::string_vi
 
   try {
     pqxx::work txn(lease->connection());
+    const int64_t queued_before = EmailsQueuedOnThisThread();
     auto result = body(txn);
-    if (result.ok()) txn.commit();
+    if (result.ok()) {
+      txn.commit();
+      if (EmailsQueuedOnThisThread() != queued_before && email_queued_listener_) {
+        email_queued_listener_();
+      }
+    }
     return result;
   } catch (const pqxx::broken_connection&) {
     lease->Discard();
@@ -268,7 +284,7 @@ std::optional<GrantRecord> InsertGrant(pqxx::transaction_base& txn, const Actor&
                                        std::optional<absl::Time> expire_time);
 
 // Queues `email` in the outbox. INTERNAL if its message_id is set but is not a UUID; an
-// empty message_id gets a random one.
+// empty message_id gets a random one. Counts the email in EmailsQueuedOnThisThread.
 absl::Status InsertOutboxEmail(pqxx::transaction_base& txn, const OutboxEmail& email);
 
 }  // namespace accessdelegation::storage

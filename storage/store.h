@@ -654,13 +654,22 @@ class Store {
   // result is nonzero. Safe to run from several servers at once.
   virtual absl::StatusOr<PurgeResult> PurgeStaleRecords(const PurgeOptions& options) = 0;
 
+  // Sets the function that the store calls after a transaction of this store that queued
+  // at least one outbox email commits, so that a deliverer in the same process can start
+  // at once. It runs on the thread of the transaction. Emails queued through other store
+  // objects or processes do not call it. Call before the store is shared between threads.
+  // `listener` must be thread-safe and cheap; an empty function removes it.
+  virtual void SetEmailQueuedListener(std::function<void()> listener) = 0;
+
   // Locks and returns up to `limit` undelivered emails, oldest first, skipping rows that
   // another deliverer holds. The caller delivers them and then reports each with
-  // MarkEmailDelivered or MarkEmailFailed.
+  // MarkEmailsDelivered or MarkEmailFailed.
   virtual absl::StatusOr<std::vector<QueuedEmail>> ClaimEmails(int limit) = 0;
 
-  // Records that an email was delivered; it is not claimed again.
-  virtual absl::Status MarkEmailDelivered(int64_t id) = 0;
+  // Records in one transaction that the emails with these ids were delivered; they are
+  // not claimed again. Marking an email twice is harmless. NOT_FOUND, with no email marked,
+  // if any id names no outbox email; OK for an empty list.
+  virtual absl::Status MarkEmailsDelivered(const std::vector<int64_t>& ids) = 0;
 
   // Records a failed delivery attempt with its error text; the email is claimed again
   // after `retry_after`.

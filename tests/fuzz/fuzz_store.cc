@@ -234,7 +234,11 @@ absl::StatusOr<std::vector<storage::QueuedEmail>> FuzzStore::ClaimEmails(int) {
   return Unavailable();
 }
 
-absl::Status FuzzStore::MarkEmailDelivered(int64_t) { return Unavailable(); }
+void FuzzStore::SetEmailQueuedListener(std::function<void()>) {}
+
+absl::Status FuzzStore::MarkEmailsDelivered(const std::vector<int64_t>&) {
+  return Unavailable();
+}
 
 absl::Status FuzzStore::MarkEmailFailed(int64_t, const std::string&, absl::Duration) {
   return Unavailable();

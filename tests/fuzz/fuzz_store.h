@@ -121,7 +121,9 @@ class FuzzStore final : public storage::Store {
   absl::StatusOr<storage::PurgeResult> PurgeStaleRecords(
       const storage::PurgeOptions& options) override;
   absl::StatusOr<std::vector<storage::QueuedEmail>> ClaimEmails(int limit) override;
-  absl::Status MarkEmailDelivered(int64_t id) override;
+  // Never calls the listener, because the fuzzed store keeps no outbox.
+  void SetEmailQueuedListener(std::function<void()> listener) override;
+  absl::Status MarkEmailsDelivered(const std::vector<int64_t>& ids) override;
   absl::Status MarkEmailFailed(int64_t id, const std::string& error,
                                absl::Duration retry_after) override;
   absl::Status MarkEmailDead(int64_t id, const std::string& error) override;

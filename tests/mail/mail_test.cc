@@ -88,12 +88,16 @@ class MailTest : public ::testing::Test {
     config.mail_from = "Patient Portal <no-reply@portal.example.test>";
     config.mail_max_attempts = kMaxAttempts;
     config.mail_retry_base = kRetryBase;
+    AdjustConfig(config);
     absl::StatusOr<std::unique_ptr<server::Server>> server = server::Server::Start(config);
     ASSERT_TRUE(server.ok()) << "starting the server failed: " << server.status();
     server_ = *std::move(server);
 
     service_ = Connect(kServiceToken);
   }
+
+  // Changes the server's settings before SetUp starts it.
+  virtual void AdjustConfig(server::Config& /*config*/) {}
 
   void TearDown() override {
     if (server_ != nullptr) {
@@ -376,6 +380,40 @@ TEST_F(MailTest, AuthCredentialsReachSinkButNotLogs) {
   EXPECT_TRUE(absl::StrContains(logs, "outbox: delivered email")) << logs;
   EXPECT_FALSE(absl::StrContains(logs, kSmtpPassword));
   EXPECT_FALSE(absl::StrContains(logs, kSmtpUser));
+}
+
+// MailWakeTest's server polls the outbox once a minute, so only the wake-up that a write
+// sends can deliver its email within seconds.
+class MailWakeTest : public MailTest {
+ protected:
+  void AdjustConfig(server::Config& config) override {
+    config.outbox_poll_interval = absl::Minutes(1);
+  }
+};
+
+TEST_F(MailWakeTest, WriteWakesDelivererBeforePoll) {
+  std::unique_ptr<sdk::Client> owner = SignInOwner();
+  const absl::Time invited = absl::Now();
+
+  Invite(*owner, kInviteeEmail);
+  const bool delivered = sink_.WaitForMessages(1, absl::Seconds(5));
+
+  EXPECT_TRUE(delivered) << "the invitation email waited for the poll interval";
+  EXPECT_LT(absl::Now() - invited, absl::Seconds(5));
+}
+
+TEST_F(MailWakeTest, EachWriteWakesDeliverer) {
+  std::unique_ptr<sdk::Client> owner = SignInOwner();
+
+  const std::vector<std::string> invitees = {"a.one@example.org", "b.two@example.org",
+                                             "c.three@example.org"};
+  for (size_t i = 0; i < invitees.size(); ++i) {
+    Invite(*owner, invitees[i]);
+    ASSERT_TRUE(sink_.WaitForMessages(i + 1, absl::Seconds(5)))
+        << "the email to " << invitees[i] << " waited for the poll interval";
+  }
+
+  EXPECT_EQ(sink_.messages().size(), 3u);
 }
 
 }  // namespace

@@ -79,6 +79,9 @@ TEST_F(ConfigTest, InvalidSettingsExitNamingTheSetting) {
       {{"--rpc_min_pollers=0"}, {}, "rpc_min_pollers"},
       {{"--rpc_min_pollers=8", "--rpc_max_pollers=4"}, {}, "rpc_max_pollers"},
       {{"--rpc_max_pollers=4097"}, {}, "rpc_max_pollers"},
+      {{"--outbox_workers=0"}, {}, "outbox_workers"},
+      {{"--outbox_workers=65"}, {}, "outbox_workers"},
+      {{}, {"ACCESSDELEGATION_OUTBOX_WORKERS=-1"}, "outbox_workers"},
       {{"--log_level=loud"}, {}, "log_level"},
       {{"--log_format=xml"}, {}, "log_format"},
   };

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <set>
 #include <string>
 #include <thread>
@@ -61,8 +62,8 @@ TEST_F(OutboxTest, DeliveredEmailIsNotClaimedAgain) {
   const std::vector<QueuedEmail> claimed = ClaimAll();
   ASSERT_EQ(claimed.size(), 1u);
 
-  const absl::Status delivered = store_->MarkEmailDelivered(claimed[0].id);
-  const absl::Status delivered_again = store_->MarkEmailDelivered(claimed[0].id);
+  const absl::Status delivered = store_->MarkEmailsDelivered({claimed[0].id});
+  const absl::Status delivered_again = store_->MarkEmailsDelivered({claimed[0].id});
   // Even past the claim lease, a delivered email stays delivered.
   ExecuteSql("UPDATE outbox SET deliver_after = now() - interval '1 hour'");
 
@@ -109,7 +110,7 @@ TEST_F(OutboxTest, ClaimedEmailIsClaimedAgainAfterLease) {
 }
 
 TEST_F(OutboxTest, MarkUnknownEmailNotFound) {
-  const absl::Status delivered = store_->MarkEmailDelivered(12345);
+  const absl::Status delivered = store_->MarkEmailsDelivered({12345});
   const absl::Status failed = store_->MarkEmailFailed(12345, "error", absl::Seconds(1));
 
   EXPECT_EQ(delivered.code(), absl::StatusCode::kNotFound) << delivered;
@@ -120,11 +121,81 @@ TEST_F(OutboxTest, MarkDeliveredEmailFailedNotFound) {
   QueueEmails(1);
   const std::vector<QueuedEmail> claimed = ClaimAll();
   ASSERT_EQ(claimed.size(), 1u);
-  ASSERT_TRUE(store_->MarkEmailDelivered(claimed[0].id).ok());
+  ASSERT_TRUE(store_->MarkEmailsDelivered({claimed[0].id}).ok());
 
   const absl::Status failed = store_->MarkEmailFailed(claimed[0].id, "late", absl::Seconds(1));
 
   EXPECT_EQ(failed.code(), absl::StatusCode::kNotFound) << failed;
+}
+
+TEST_F(OutboxTest, MarkSeveralDeliveredInOneCall) {
+  QueueEmails(3);
+  const std::vector<QueuedEmail> claimed = ClaimAll();
+  ASSERT_EQ(claimed.size(), 3u);
+
+  const absl::Status delivered = store_->MarkEmailsDelivered({claimed[0].id, claimed[2].id});
+
+  EXPECT_TRUE(delivered.ok()) << delivered;
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM outbox WHERE delivered_time IS NOT NULL"), 2);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM outbox WHERE delivered_time IS NULL AND id = " +
+                     std::to_string(claimed[1].id)),
+            1);
+}
+
+TEST_F(OutboxTest, MarkDeliveredWithUnknownIdMarksNone) {
+  QueueEmails(1);
+  const std::vector<QueuedEmail> claimed = ClaimAll();
+  ASSERT_EQ(claimed.size(), 1u);
+
+  const absl::Status delivered = store_->MarkEmailsDelivered({claimed[0].id, 12345});
+
+  EXPECT_EQ(delivered.code(), absl::StatusCode::kNotFound) << delivered;
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM outbox WHERE delivered_time IS NOT NULL"), 0);
+}
+
+TEST_F(OutboxTest, MarkDeliveredEmptyListIsOk) {
+  const absl::Status delivered = store_->MarkEmailsDelivered({});
+
+  EXPECT_TRUE(delivered.ok()) << delivered;
+}
+
+TEST_F(OutboxTest, MarkDeliveredRepeatedIdIsOk) {
+  QueueEmails(1);
+  const std::vector<QueuedEmail> claimed = ClaimAll();
+  ASSERT_EQ(claimed.size(), 1u);
+
+  const absl::Status delivered = store_->MarkEmailsDelivered({claimed[0].id, claimed[0].id});
+
+  EXPECT_TRUE(delivered.ok()) << delivered;
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM outbox WHERE delivered_time IS NOT NULL"), 1);
+}
+
+TEST_F(OutboxTest, ListenerCalledOncePerCommitThatQueuesEmail) {
+  std::atomic<int> calls{0};
+  store_->SetEmailQueuedListener([&calls] { ++calls; });
+
+  QueueEmails(2);
+  const int after_invitations = calls.load();
+  const std::vector<QueuedEmail> claimed = ClaimAll();
+  ASSERT_EQ(claimed.size(), 2u);
+  ASSERT_TRUE(store_->MarkEmailsDelivered({claimed[0].id, claimed[1].id}).ok());
+  store_->SetEmailQueuedListener(nullptr);
+
+  EXPECT_EQ(after_invitations, 2);
+  EXPECT_EQ(calls.load(), 2) << "claiming and marking queue no email";
+}
+
+TEST_F(OutboxTest, ListenerNotCalledForFailedWrite) {
+  QueueEmails(1);
+  std::atomic<int> calls{0};
+  store_->SetEmailQueuedListener([&calls] { ++calls; });
+
+  // A second pending invitation for the same email is rejected, so nothing commits.
+  absl::StatusOr<InvitationRecord> again = Invite(owner_, "person0@example.com", 200);
+  store_->SetEmailQueuedListener(nullptr);
+
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists) << again.status();
+  EXPECT_EQ(calls.load(), 0);
 }
 
 TEST_F(OutboxTest, ClaimZeroLimitInvalid) {

@@ -92,8 +92,8 @@ else
   sizes=(10000 100000 1000000)
   sweep=(1 4 16 64 128 256)
   write_clients=16
-  # Enough invitees that a slot has a call to make while the server's outbox, which it
-  # polls every 200 ms, delivers the invitation emails of the others.
+  # Enough invitees that a slot has a call to make while the server's outbox workers
+  # deliver the invitation emails of the others.
   writer_invitees=8
   duration="${duration:-15s}"
   warmup="${warmup:-3s}"
