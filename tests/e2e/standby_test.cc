@@ -153,33 +153,40 @@ class StandbyTest : public E2eTest {
 
   // Waits until the reading server may read the standby: both servers' change listeners
   // have read the primary's position, which the reading server's standby must replay
-  // first, and the standby has replayed the primary's current position. Returns whether
-  // that happened within 10 seconds.
-  bool AwaitStandbyReadable() {
-    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  // first, and the standby has replayed the primary's current position. Returns
+  // DEADLINE_EXCEEDED, naming the step that did not finish, after 30 seconds.
+  absl::Status AwaitStandbyReadable() {
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
     pqxx::connection primary(database_url());
-    while (absl::Now() < deadline) {
+    int fenced_listeners = 0;
+    while (fenced_listeners < 2) {
+      if (absl::Now() > deadline) {
+        return absl::DeadlineExceededError(absl::StrCat(
+            fenced_listeners, " of 2 change listeners read the primary's position"));
+      }
+      absl::SleepFor(absl::Milliseconds(20));
       pqxx::nontransaction transaction(primary);
-      const int fenced_listeners =
+      fenced_listeners =
           transaction
               .exec1(absl::StrCat("SELECT count(*) FROM pg_stat_activity WHERE application_name = '",
                                   storage::kListenerApplicationName,
                                   "' AND datname = current_database() "
                                   "AND query LIKE '%pg_current_wal_insert_lsn%'"))[0]
               .as<int>();
-      if (fenced_listeners >= 2) break;
-      absl::SleepFor(absl::Milliseconds(20));
     }
     const std::string primary_position =
         pqxx::nontransaction(primary).exec1("SELECT pg_current_wal_lsn()")[0].as<std::string>();
+    std::string replayed;
     while (absl::Now() < deadline) {
+      replayed = QueryStandby("SELECT pg_last_wal_replay_lsn()");
       if (QueryStandby(absl::StrCat("SELECT pg_last_wal_replay_lsn() >= '", primary_position,
                                     "'::pg_lsn")) == "t") {
-        return true;
+        return absl::OkStatus();
       }
       absl::SleepFor(absl::Milliseconds(20));
     }
-    return false;
+    return absl::DeadlineExceededError(absl::StrCat("the standby replayed up to ", replayed,
+                                                    ", not to the primary's ", primary_position));
   }
 
   // Runs `sql` on the standby's copy of the test database and returns the first column
@@ -253,7 +260,7 @@ TEST_F(StandbyTest, GrantListsThroughStandbySeeRevokeWithToken) {
   // notification. Lists that read the standby therefore still show FULL. The pause is
   // longer than the change listener's fence interval (200 ms): the primary's position
   // moves on, but with no change reported the server must keep reading the standby.
-  ASSERT_TRUE(AwaitStandbyReadable()) << "the standby did not become readable within 10 s";
+  ASSERT_OK(AwaitStandbyReadable());
   QueryStandby("SELECT pg_wal_replay_pause()");
   RunOnPrimaryWithoutNotifying(
       "UPDATE grants SET access_level = 'APPOINTMENTS_ONLY' WHERE id = '" + grant.grant_id() +
