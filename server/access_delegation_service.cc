@@ -18,6 +18,7 @@
 #include "server/permissions.h"
 #include "server/rpc_support.h"
 #include "server/validation.h"
+#include "storage/retry_delay.h"
 
 namespace accessdelegation::server {
 namespace {
@@ -30,6 +31,9 @@ constexpr int kCheckThreads = 16;
 // RESOURCE_EXHAUSTED: about two seconds' worth at the 2,000 checks per second that the
 // database path reached in benchmarks (docs/scaling.md).
 constexpr size_t kMaxQueuedChecks = 4096;
+// The retry delay that a check rejected by a full queue carries: the time the queue takes
+// to drain.
+constexpr absl::Duration kFullCheckQueueRetryDelay = absl::Seconds(2);
 
 constexpr char kDeadInvitationMessage[] =
     "invitation_token is not valid: the link is unknown, already used or expired; ask the "
@@ -892,9 +896,10 @@ grpc::ServerUnaryReactor* AccessDelegationService::CheckAccess(
   if (!queued) {
     reactor->Finish(CompleteRpc(
         *context, "CheckAccess",
-        absl::ResourceExhaustedError(absl::StrCat(
-            "more than ", kMaxQueuedChecks,
-            " access checks are waiting for the database; retry with backoff"))));
+        storage::ResourceExhaustedWithRetry(
+            absl::StrCat("more than ", kMaxQueuedChecks,
+                         " access checks are waiting for the database"),
+            kFullCheckQueueRetryDelay, absl::Now())));
   }
   return reactor;
 }
