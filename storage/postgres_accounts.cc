@@ -291,7 +291,7 @@ absl::StatusOr<AccountRecord> PostgresStore::SignUpWithInvitation(const Actor& a
 }
 
 absl::StatusOr<Credentials> PostgresStore::FindCredentials(const std::string& email_normalized) {
-  return Transact("FindCredentials", [&](pqxx::work& txn) -> absl::StatusOr<Credentials> {
+  return ReadOnce("FindCredentials", [&](pqxx::nontransaction& txn) -> absl::StatusOr<Credentials> {
     const pqxx::result result =
         txn.exec_prepared(kSelectCredentials.name, NormalizeEmail(email_normalized));
     if (result.empty()) return absl::NotFoundError("no account has this email");
@@ -304,7 +304,7 @@ absl::StatusOr<Credentials> PostgresStore::FindCredentials(const std::string& em
 
 absl::StatusOr<Credentials> PostgresStore::FindCredentialsById(const std::string& account_id) {
   if (!IsUuid(account_id)) return absl::NotFoundError("account not found");
-  return Transact("FindCredentialsById", [&](pqxx::work& txn) -> absl::StatusOr<Credentials> {
+  return ReadOnce("FindCredentialsById", [&](pqxx::nontransaction& txn) -> absl::StatusOr<Credentials> {
     const pqxx::result result = txn.exec_prepared(kSelectCredentialsById.name, account_id);
     if (result.empty()) return absl::NotFoundError("account not found");
     Credentials credentials;
@@ -336,7 +336,7 @@ absl::Status PostgresStore::CreateSession(const std::string& token_hash,
 
 absl::StatusOr<std::string> PostgresStore::FindSession(const std::string& token_hash,
                                                        absl::Time now) {
-  return Transact("FindSession", [&](pqxx::work& txn) -> absl::StatusOr<std::string> {
+  return ReadOnce("FindSession", [&](pqxx::nontransaction& txn) -> absl::StatusOr<std::string> {
     const pqxx::result result = txn.exec_prepared(
         kSelectLiveSession.name, BytesParameter(token_hash), TimestampParameter(now));
     if (result.empty()) return absl::NotFoundError("no live session has this token");
@@ -345,7 +345,7 @@ absl::StatusOr<std::string> PostgresStore::FindSession(const std::string& token_
 }
 
 absl::StatusOr<SessionRecord> PostgresStore::GetSession(const std::string& token_hash) {
-  return Transact("GetSession", [&](pqxx::work& txn) -> absl::StatusOr<SessionRecord> {
+  return ReadOnce("GetSession", [&](pqxx::nontransaction& txn) -> absl::StatusOr<SessionRecord> {
     const pqxx::result result = txn.exec_prepared(kSelectSession.name, BytesParameter(token_hash));
     if (result.empty()) return absl::NotFoundError("no session has this token");
     SessionRecord session;
