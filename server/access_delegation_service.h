@@ -20,7 +20,7 @@ namespace accessdelegation::server {
 // grants and access checks. Owner methods act on the signed-in account's own record, or,
 // with a service token, on the record named by owner_account_id. Uses the synchronous API
 // for the reason given on AccountsService, except for CheckAccess: most checks are
-// answered from memory, and gRPC's callback API answers them without a hand-off to
+// served from memory, and gRPC's callback API serves them without a hand-off to
 // another thread.
 class AccessDelegationService final
     : public v1::AccessDelegation::WithCallbackMethod_CheckAccess<v1::AccessDelegation::Service> {
@@ -79,7 +79,7 @@ class AccessDelegationService final
                                    const v1::ListDelegatedAccessRequest* request,
                                    v1::ListDelegatedAccessResponse* response) override;
   // Responds on gRPC's thread when the grant view contains the result and the caller is a
-  // service known without a database read; otherwise on the check queue's threads.
+  // service known without a database read. Otherwise it responds on the check queue's threads.
   grpc::ServerUnaryReactor* CheckAccess(grpc::CallbackServerContext* context,
                                         const v1::CheckAccessRequest* request,
                                         v1::CheckAccessResponse* response) override;
@@ -179,7 +179,7 @@ class AccessDelegationService final
   static void SetGrantAnswer(const GrantView::GrantAnswer& answer, v1::Permission permission,
                              v1::CheckAccessResponse& response);
   // Sets the response of a valid check from the grant view alone and returns true, or
-  // returns false when the answer needs a wait or a database read.
+  // returns false when the result needs a wait or a database read.
   bool AnswerCheckFromView(const v1::CheckAccessRequest& request, uint64_t min_position,
                            v1::CheckAccessResponse& response);
   // Performs the check, reading the database when the view does not contain the result.

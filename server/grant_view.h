@@ -94,8 +94,8 @@ class GrantView {
   absl::StatusOr<AccountAnswer> FindAccount(const std::string& account_id,
                                             uint64_t min_position);
 
-  // Return what FindGrant and FindAccount would, when the view can answer at once: it is
-  // current at `min_position` and contains the entry. Return nullopt when the answer needs a
+  // Return what FindGrant and FindAccount would, when the view has the result at once: it is
+  // current at `min_position` and contains the entry. Return nullopt when the result needs a
   // wait or a database read, without starting either.
   std::optional<GrantAnswer> FindGrantInView(const std::string& owner_id,
                                              const std::string& delegate_id,

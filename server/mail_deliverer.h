@@ -71,8 +71,8 @@ class MailDeliverer {
   void Stop() ABSL_LOCKS_EXCLUDED(mutex_);
 
   // Makes one idle worker look for emails now instead of at the end of its poll interval.
-  // Call after committing a write that queued an email. Cheap: it takes a mutex and
-  // never waits for delivery.
+  // Call after committing a write that queued an email. It only takes a mutex and does
+  // not wait for delivery.
   void Wake() ABSL_LOCKS_EXCLUDED(mutex_);
 
   // Claims and delivers one batch now; returns how many emails it delivered.
